@@ -1,0 +1,48 @@
+"""Provider registry: one module per provider, each a `Provider` subclass.
+
+Adding a provider is one module plus its test vectors, then one line in ``_CLASSES``.
+"""
+
+from __future__ import annotations
+
+from .base import Delivery, EventDescription, Handshake, Headers, Provider, Sample
+from .github import GitHub
+from .hmac import GenericHmac
+from .shopify import Shopify
+from .slack import Slack
+from .standard import StandardWebhooks, Svix
+from .stripe import Stripe
+from .twilio import Twilio
+
+_CLASSES: tuple[type[Provider], ...] = (
+    Stripe,
+    GitHub,
+    Shopify,
+    Slack,
+    Twilio,
+    StandardWebhooks,
+    Svix,
+    GenericHmac,
+)
+
+PROVIDERS: dict[str, type[Provider]] = {cls.name: cls for cls in _CLASSES}
+
+
+def provider_class(name: str) -> type[Provider]:
+    """The provider class for ``name``; KeyError with the known names otherwise."""
+    try:
+        return PROVIDERS[name]
+    except KeyError:
+        raise KeyError(f"unknown provider {name!r}; known: {', '.join(sorted(PROVIDERS))}") from None
+
+
+__all__ = [
+    "PROVIDERS",
+    "Delivery",
+    "EventDescription",
+    "Handshake",
+    "Headers",
+    "Provider",
+    "Sample",
+    "provider_class",
+]

@@ -1,0 +1,262 @@
+"""The provider protocol: one small class per provider, verify and sign side by side.
+
+Every provider works on the raw request bytes and a case-insensitive view of the headers,
+with the clock injected, so verification is a pure function that tests can drive exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from urllib.parse import parse_qs
+
+from hookstream.errors import PayloadError, VerificationError
+
+
+class Headers(Mapping[str, str]):
+    """Immutable, case-insensitive headers. Repeated names keep the first value."""
+
+    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        pairs = items.items() if isinstance(items, Mapping) else items
+        self._items: dict[str, tuple[str, str]] = {}
+        for name, value in pairs:
+            self._items.setdefault(name.lower(), (name, value))
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()][1]
+
+    def __iter__(self) -> Iterator[str]:
+        return (original for original, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._items
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook request exactly as it arrived."""
+
+    body: bytes
+    headers: Headers
+    url: str = ""
+    """The URL as the provider called it (scheme, host, port, path, query); URL-signing schemes need it."""
+    content_type: str = ""
+
+    @classmethod
+    def of(
+        cls, body: bytes, headers: Mapping[str, str] | Iterable[tuple[str, str]], url: str = ""
+    ) -> Delivery:
+        h = headers if isinstance(headers, Headers) else Headers(headers)
+        return cls(body=body, headers=h, url=url, content_type=h.get("content-type", ""))
+
+
+@dataclass(frozen=True)
+class EventDescription:
+    event_id: str
+    event_type: str
+    ordering_key: str
+    created_at_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """A reply the provider expects instead of the usual acknowledgement (Slack, Zoom, Discord)."""
+
+    body: Any
+    status: int = 200
+    publish: bool = False
+    """Whether the handshake event is also an event worth publishing (most are not)."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A realistic signed request, as the provider would send it (for `hookstream send`)."""
+
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def hmac_digest(key: bytes, message: bytes, algorithm: str = "sha256") -> bytes:
+    return hmac.new(key, message, getattr(hashlib, algorithm)).digest()
+
+
+def constant_time_equal(a: bytes, b: bytes) -> bool:
+    return hmac.compare_digest(a, b)
+
+
+def require_header(delivery: Delivery, name: str) -> str:
+    value = delivery.headers.get(name)
+    if value is None or value.strip() == "":
+        raise VerificationError(VerificationError.MISSING, f"header {name} is missing")
+    return value.strip()
+
+
+def parse_unix_seconds(value: str, header: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise VerificationError(
+            VerificationError.MALFORMED, f"{header} must be integer Unix seconds, got {value[:40]!r}"
+        ) from None
+
+
+def check_timestamp(ts: float, now: float, tolerance: int | None, *, future: bool, unit: str = "s") -> None:
+    """Refuse a timestamp older (and, where the scheme says so, newer) than ``tolerance`` seconds."""
+    if tolerance is None or tolerance <= 0:
+        return
+    age = now - ts
+    if age > tolerance:
+        raise VerificationError(
+            VerificationError.STALE,
+            f"timestamp is {int(age)} s old, older than the {tolerance} s tolerance "
+            "(a replay, a delayed retry, or a clock out of sync)",
+        )
+    if future and -age > tolerance:
+        raise VerificationError(
+            VerificationError.STALE,
+            f"timestamp is {int(-age)} s in the future, beyond the {tolerance} s tolerance (clock out of sync?)",
+        )
+
+
+def parse_payload(delivery: Delivery) -> Any:
+    """JSON by default; form posts (Twilio, Slack commands) as a dict of first values."""
+    ctype = delivery.content_type.split(";")[0].strip().lower()
+    if ctype == "application/x-www-form-urlencoded":
+        try:
+            text = delivery.body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PayloadError(f"form body is not UTF-8: {exc}") from None
+        return {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+    try:
+        return json.loads(delivery.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"body is not valid JSON: {exc}") from None
+
+
+def json_pointer(doc: Any, pointer: str) -> Any:
+    """Resolve an RFC 6901 JSON pointer; None where any step is missing."""
+    if pointer in ("", "/"):
+        return doc
+    node = doc
+    for raw in pointer.lstrip("/").split("/"):
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping):
+            if part not in node:
+                return None
+            node = node[part]
+        elif isinstance(node, list):
+            try:
+                node = node[int(part)]
+            except (ValueError, IndexError):
+                return None
+        else:
+            return None
+    return node
+
+
+def pick(payload: Any, *pointers: str) -> str | None:
+    """The first pointer that resolves to a non-empty scalar, as text."""
+    for p in pointers:
+        v = json_pointer(payload, p)
+        if v is not None and v != "" and not isinstance(v, (dict, list)):
+            return str(v)
+    return None
+
+
+def content_hash_id(source: str, body: bytes) -> str:
+    """Fallback event id: stable for redeliveries of the same bytes to the same source."""
+    return "sha256:" + hashlib.sha256(source.encode() + b"\0" + body).hexdigest()
+
+
+class Provider:
+    """Base of all providers. Subclasses set the class attributes and override what differs.
+
+    An instance holds one source's keys (parsed once, at config load) and options.
+    ``verify`` returns the index of the secret that matched, so rotation can be observed.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    signature_headers: ClassVar[tuple[str, ...]] = ()
+    secret_format: ClassVar[str] = "the signing secret, as the provider shows it"
+    default_tolerance: ClassVar[int | None] = None
+    """Seconds; None where the scheme carries no timestamp."""
+    sample_event_type: ClassVar[str] = ""
+    options: ClassVar[tuple[str, ...]] = ()
+    """Extra keys this provider accepts in its `[sources.X]` table."""
+
+    def __init__(
+        self,
+        secrets: Sequence[str],
+        *,
+        tolerance: int | None = None,
+        options: Mapping[str, Any] | None = None,
+        source: str = "",
+    ) -> None:
+        if not secrets:
+            raise ValueError("at least one secret is required")
+        self.source = source or self.name
+        self.options = dict(options or {})
+        self.tolerance = self.default_tolerance if tolerance is None else tolerance
+        self.keys = [self.parse_secret(s, i) for i, s in enumerate(secrets)]
+
+    # -- keys ------------------------------------------------------------------------------
+    def parse_secret(self, secret: str, index: int) -> Any:
+        """Turn one configured secret into key material; raise ValueError naming the fix."""
+        if not secret:
+            raise ValueError(f"secret #{index + 1} is empty")
+        return secret.encode("utf-8")
+
+    # -- verification ----------------------------------------------------------------------
+    def verify(self, delivery: Delivery, now: float | None = None) -> int:
+        raise NotImplementedError
+
+    def match_any(self, candidates: Sequence[bytes], expected_for_key: Any) -> int:
+        """Index of the first key whose expected signature equals any candidate, else MISMATCH.
+
+        Every key is compared against every candidate in constant time; no early exit leaks
+        which secret or signature came close.
+        """
+        matched = -1
+        for i, key in enumerate(self.keys):
+            expected = expected_for_key(key)
+            for candidate in candidates:
+                if constant_time_equal(expected, candidate) and matched < 0:
+                    matched = i
+        if matched < 0:
+            raise VerificationError(
+                VerificationError.MISMATCH,
+                f"no signature matched any of the {len(self.keys)} configured secret(s)",
+            )
+        return matched
+
+    # -- description -----------------------------------------------------------------------
+    def describe(self, delivery: Delivery, payload: Any) -> EventDescription:
+        raise NotImplementedError
+
+    def handshake(self, delivery: Delivery, payload: Any) -> Handshake | None:
+        return None
+
+    # -- signing (tests, `hookstream send`) ------------------------------------------------
+    def sign(
+        self, body: bytes, *, timestamp: int, url: str = "", event_id: str = "", key_index: int = 0
+    ) -> dict[str, str]:
+        raise NotImplementedError
+
+    def sample(
+        self, event_type: str, *, now: int, url: str = "", event_id: str = "", resource_id: str = ""
+    ) -> Sample:
+        """A realistic request for ``event_type``; ``resource_id`` sets the ordering key's resource."""
+        raise NotImplementedError
+
+
+def now_seconds(now: float | None) -> float:
+    return time.time() if now is None else now
