@@ -206,13 +206,18 @@ class Provider:
         self.source = source or self.name
         self.options = dict(options or {})
         self.tolerance = self.default_tolerance if tolerance is None else tolerance
-        self.keys = [self.parse_secret(s, i) for i, s in enumerate(secrets)]
+        self.keys = []
+        for i, secret in enumerate(secrets):
+            try:
+                self.keys.append(self.parse_secret(secret, i))
+            except ValueError as exc:
+                raise ValueError(f"secrets[{i}] {exc}") from None
 
     # -- keys ------------------------------------------------------------------------------
     def parse_secret(self, secret: str, index: int) -> Any:
         """Turn one configured secret into key material; raise ValueError naming the fix."""
         if not secret:
-            raise ValueError(f"secret #{index + 1} is empty")
+            raise ValueError("is empty")
         return secret.encode("utf-8")
 
     # -- verification ----------------------------------------------------------------------

@@ -1,0 +1,270 @@
+"""The ingest app: ``POST /webhooks/{source}``, health, readiness and metrics.
+
+Checks run in this order, each with its own status and a JSON body
+``{"error": "<code>", "detail": "..."}``: unknown source (404) → IP allowlist (403) →
+body size, read incrementally (413) → signature over the raw bytes (401) → payload parse
+(400) → event-type filter → publish to Kafka (503 with Retry-After when not acknowledged
+in time). A 2xx is answered only after Kafka acknowledged the record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import ipaddress
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hookstream.ingest.metrics import IngestMetrics
+from hookstream.ingest.providers import Delivery, EventDescription, Headers, Provider, provider_class
+from hookstream.ingest.providers.base import content_hash_id, json_pointer, parse_payload
+from hookstream.ingest.publisher import Publisher
+from hookstream.schemas.envelope import RawEvent, encode_raw_event, ms_to_datetime, record_headers
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hookstream.config import Config, IPNetwork, SourceConfig
+from hookstream.errors import PayloadError, PublishError, VerificationError
+
+log = logging.getLogger("hookstream.ingest")
+
+HOP_BY_HOP = {
+    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
+    "content-length", "host",
+}  # fmt: skip
+CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-gitlab-token"}
+
+
+def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The one shape of every refusal."""
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+@dataclass
+class Source:
+    config: SourceConfig
+    provider: Provider
+
+
+def _in_networks(address: str, networks: tuple[IPNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_address(request: Request, trusted: tuple[IPNetwork, ...]) -> str:
+    """The peer address; X-Forwarded-For is believed only when the peer is a trusted proxy.
+
+    The right-most address not belonging to a trusted proxy is the client: anything to its
+    left was written by the client itself and proves nothing.
+    """
+    peer = request.client.host if request.client else ""
+    if not trusted or not _in_networks(peer, trusted):
+        return peer
+    forwarded = [a.strip() for a in request.headers.get("x-forwarded-for", "").split(",") if a.strip()]
+    for address in reversed(forwarded):
+        if not _in_networks(address, trusted):
+            return address
+    return forwarded[0] if forwarded else peer
+
+
+def public_url(request: Request, source: SourceConfig, from_trusted_proxy: bool) -> str:
+    """The URL as the provider called it, for URL-signing schemes (Twilio, Square)."""
+    query = request.url.query
+    if source.public_url:
+        return source.public_url + (f"?{query}" if query else "")
+    url = request.url
+    if from_trusted_proxy:
+        proto = request.headers.get("x-forwarded-proto")
+        host = request.headers.get("x-forwarded-host")
+        if proto:
+            url = url.replace(scheme=proto.split(",")[0].strip())
+        if host:
+            url = url.replace(netloc=host.split(",")[0].strip())
+    return str(url)
+
+
+def resolve_override(spec: str, delivery: Delivery, payload: Any) -> str | None:
+    if not spec:
+        return None
+    if spec.startswith("header:"):
+        return delivery.headers.get(spec[7:]) or None
+    value = json_pointer(payload, spec)
+    return None if value is None or isinstance(value, (dict, list)) else str(value)
+
+
+def describe(source: Source, delivery: Delivery, payload: Any) -> EventDescription:
+    """The provider's description, with the source's overrides and the fallbacks applied."""
+    base = source.provider.describe(delivery, payload)
+    c = source.config
+    event_id = resolve_override(c.event_id, delivery, payload) or base.event_id
+    event_id = event_id or content_hash_id(c.name, delivery.body)
+    event_type = resolve_override(c.event_type, delivery, payload) or base.event_type or "unknown"
+    ordering_key = resolve_override(c.ordering_key, delivery, payload) or base.ordering_key or event_id
+    return EventDescription(event_id, event_type, ordering_key, base.created_at_ms)
+
+
+def accepts(patterns: tuple[str, ...], event_type: str) -> bool:
+    return any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    config: Config,
+    *,
+    publisher: Publisher | None = None,
+    clock: Callable[[], float] = time.time,
+    connect_timeout: float = 0.0,
+) -> Starlette:
+    """Build the app. ``connect_timeout`` > 0 waits that long for Kafka at startup."""
+    metrics = IngestMetrics()
+    publisher = publisher or Publisher(config.kafka)
+    trusted = config.ingest.trusted_proxies
+    retry_after = str(config.ingest.retry_after_seconds)
+    sources = {
+        name: Source(
+            s,
+            provider_class(s.provider)(list(s.secrets), tolerance=s.tolerance_seconds, options=s.options, source=name),
+        )
+        for name, s in config.sources.items()
+    }
+
+    async def receive(request: Request) -> Response:
+        name = request.path_params["source"]
+        response = await handle(request, name)
+        metrics.requests.labels(name if name in sources else "_unknown", str(response.status_code)).inc()
+        return response
+
+    async def handle(request: Request, name: str) -> Response:
+        source = sources.get(name)
+        if source is None:
+            return problem(404, "unknown_source", f"no source named {name!r} is configured")
+        c = source.config
+        remote = client_address(request, trusted)
+        if c.allowed_ips and not _in_networks(remote, c.allowed_ips):
+            return problem(403, "ip_not_allowed", f"{remote} is not in this source's allowed_ips")
+        try:
+            body = await read_body(request, c.max_body_bytes)
+        except BodyTooLarge:
+            return problem(413, "body_too_large", f"body exceeds {c.max_body_bytes} bytes")
+        peer = request.client.host if request.client else ""
+        url = public_url(request, c, bool(trusted) and _in_networks(peer, trusted))
+        delivery = Delivery.of(body, Headers(request.headers.items()), url=url)
+        received_at = clock()
+        try:
+            matched = source.provider.verify(delivery, now=received_at)
+        except VerificationError as exc:
+            metrics.verification_failures.labels(name, exc.code).inc()
+            log.info("refused delivery", extra={"source": name, "reason": exc.code, "detail": exc.detail, "remote": remote})
+            return problem(401, exc.code, exc.detail)
+        metrics.secret_matched.labels(name, str(matched)).inc()
+        try:
+            payload = parse_payload(delivery)
+        except PayloadError as exc:
+            return problem(400, "invalid_payload", str(exc))
+        handshake = source.provider.handshake(delivery, payload)
+        if handshake is not None and not handshake.publish:
+            return JSONResponse(handshake.body, status_code=handshake.status)
+        description = describe(source, delivery, payload)
+        if not accepts(c.events, description.event_type):
+            metrics.filtered.labels(name, description.event_type).inc()
+            if c.on_filtered == "reject":
+                return problem(400, "event_type_not_accepted", f"event type {description.event_type!r} is not accepted by this source")
+            return JSONResponse({"status": "filtered", "event_id": description.event_id, "event_type": description.event_type})
+        event = RawEvent(
+            ingest_id=str(uuid.uuid4()),
+            event_id=description.event_id,
+            source=name,
+            provider=c.provider,
+            event_type=description.event_type,
+            ordering_key=description.ordering_key,
+            received_at=ms_to_datetime(int(received_at * 1000)),
+            created_at=ms_to_datetime(description.created_at_ms) if description.created_at_ms else None,
+            remote_addr=remote,
+            headers={
+                k: ("[redacted]" if k in CREDENTIAL_HEADERS else v)
+                for k, v in request.headers.items()
+                if k not in HOP_BY_HOP
+            },
+            content_type=delivery.content_type,
+            body=body,
+            verified=True,
+            matched_secret=matched,
+        )
+        try:
+            took = await publisher.publish(event.event_id.encode(), encode_raw_event(event), record_headers())
+        except PublishError as exc:
+            log.warning("publish failed", extra={"source": name, "event_id": event.event_id, "error": str(exc)})
+            return problem(503, "kafka_unavailable", str(exc), headers={"Retry-After": retry_after})
+        metrics.publish_latency.observe(took)
+        metrics.published.labels(name).inc()
+        if handshake is not None:
+            return JSONResponse(handshake.body, status_code=handshake.status)
+        return JSONResponse({"status": "accepted", "event_id": event.event_id, "ingest_id": event.ingest_id})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        if publisher.ready:
+            return JSONResponse({"status": "ready"})
+        return problem(503, "not_ready", "not connected to Kafka yet", headers={"Retry-After": retry_after})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        metrics.ready.set(1 if publisher.ready else 0)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await publisher.start()
+        if connect_timeout > 0 and not await publisher.wait_ready(connect_timeout):
+            log.warning("Kafka not reachable yet; answering 503 until it is", extra={"bootstrap": config.kafka.bootstrap_servers})
+        yield
+        await publisher.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/webhooks/{source}", receive, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    app.state.publisher = publisher
+    app.state.sources = sources
+    return app

@@ -1,0 +1,47 @@
+"""Prometheus metrics for ingest, on a registry per app so several apps can live in one process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class IngestMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "hookstream_ingest_requests",
+            "Webhook requests answered, by source and HTTP status.",
+            ["source", "status"],
+            registry=self.registry,
+        )
+        self.verification_failures = Counter(
+            "hookstream_ingest_verification_failures",
+            "Requests refused by signature verification, by reason.",
+            ["source", "reason"],
+            registry=self.registry,
+        )
+        self.filtered = Counter(
+            "hookstream_ingest_filtered_events",
+            "Verified events dropped by the source's event-type filter.",
+            ["source", "event_type"],
+            registry=self.registry,
+        )
+        self.published = Counter(
+            "hookstream_ingest_published_events",
+            "Events acknowledged by Kafka.",
+            ["source"],
+            registry=self.registry,
+        )
+        self.publish_latency = Histogram(
+            "hookstream_ingest_publish_latency_seconds",
+            "Time from send to Kafka acknowledgement.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.secret_matched = Counter(
+            "hookstream_ingest_secret_matched",
+            "Which configured secret verified a request (watch rotation progress).",
+            ["source", "index"],
+            registry=self.registry,
+        )
+        self.ready = Gauge("hookstream_ingest_kafka_ready", "1 once the producer is connected.", registry=self.registry)

@@ -1,0 +1,246 @@
+"""The ``hookstream`` command. Errors are one readable line and a non-zero exit, never a traceback:
+1 for a failed operation (including a refused signature in ``verify``), 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from hookstream import __version__
+from hookstream.errors import HookstreamError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(f"hookstream: error: {message}", err=True)
+    sys.exit(code)
+
+
+def progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+class Group(click.Group):
+    """Turns every HookstreamError (and Ctrl-C) into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HookstreamError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            sys.exit(130)
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="HOOKSTREAM_CONFIG",
+    help="TOML config file (default: $HOOKSTREAM_CONFIG).",
+)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hookstream")
+def main() -> None:
+    """hookstream: verify webhooks, publish them durably to Kafka, dedupe, order and fan out."""
+
+
+# -- kafka --------------------------------------------------------------------------------------
+@main.command()
+@click.option("--port", default=9092, show_default=True, type=click.IntRange(1, 65535), help="Broker port on 127.0.0.1.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Keep the log here (default: a temp dir, deleted on exit).")
+def kafka(port: int, data_dir: Path | None) -> None:
+    """Run a local single-node KRaft Apache Kafka broker in the foreground (jars from Maven Central, cached)."""
+    from hookstream.local_kafka import LocalKafkaError, serve
+
+    try:
+        sys.exit(serve(port, data_dir))
+    except LocalKafkaError as exc:
+        fail(str(exc))
+
+
+# -- ingest -------------------------------------------------------------------------------------
+@main.command()
+@config_option
+@click.option("--host", help="Bind address (default: [ingest].host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: [ingest].port, 8000).")
+def ingest(config_path: str | None, host: str | None, port: int | None) -> None:
+    """Serve the ingest app (POST /webhooks/{source})."""
+    import uvicorn
+
+    from hookstream.config import load_config
+    from hookstream.ingest.app import create_app
+    from hookstream.logs import configure_logging
+
+    config = load_config(config_path)
+    configure_logging()
+    app = create_app(config, connect_timeout=10)
+    bind_host = host or config.ingest.host
+    bind_port = port or config.ingest.port
+    progress(f"ingest: serving {len(config.sources)} source(s) on http://{bind_host}:{bind_port}/webhooks/<source>")
+    uvicorn.run(app, host=bind_host, port=bind_port, log_config=None, access_log=False, timeout_graceful_shutdown=30)
+
+
+# -- verify -------------------------------------------------------------------------------------
+def _provider_choice() -> list[str]:
+    from hookstream.ingest.providers import PROVIDERS
+
+    return sorted(PROVIDERS)
+
+
+@main.command()
+@click.argument("provider")
+@click.option("--secret", "secrets", multiple=True, required=True, help="Secret (repeat for rotation: old and new).")
+@click.option("--body-file", required=True, type=click.Path(dir_okay=False, allow_dash=True), help="The raw body, byte-exact (- for stdin).")
+@click.option("--header", "headers", multiple=True, help='A request header, "Name: value" (repeat).')
+@click.option("--url", default="", help="The URL the provider called (URL-signing providers: twilio, square).")
+@click.option("--at", "at", type=float, help="Evaluate timestamps as if the clock read this Unix time.")
+@click.option("--tolerance", type=click.IntRange(min=0), help="Timestamp tolerance in seconds (0 = no check).")
+def verify(provider: str, secrets: tuple[str, ...], body_file: str, headers: tuple[str, ...], url: str, at: float | None, tolerance: int | None) -> None:
+    """Check one captured request offline and say exactly why it verifies or not."""
+    from hookstream.errors import VerificationError
+    from hookstream.ingest.providers import PROVIDERS, Delivery
+
+    if provider not in PROVIDERS:
+        raise click.UsageError(f"unknown provider {provider!r}; known: {', '.join(_provider_choice())}")
+    parsed: list[tuple[str, str]] = []
+    for h in headers:
+        name, sep, value = h.partition(":")
+        if not sep or not name.strip():
+            raise click.UsageError(f'--header {h!r} must look like "Name: value"')
+        parsed.append((name.strip(), value.strip()))
+    try:
+        body = sys.stdin.buffer.read() if body_file == "-" else Path(body_file).read_bytes()
+    except OSError as exc:
+        fail(f"cannot read --body-file {body_file}: {exc.strerror}", 2)
+    try:
+        verifier = PROVIDERS[provider](list(secrets), tolerance=tolerance)
+    except ValueError as exc:
+        raise click.UsageError(f"--secret: {exc}") from None
+    delivery = Delivery.of(body, parsed, url=url)
+    try:
+        index = verifier.verify(delivery, now=at)
+    except VerificationError as exc:
+        click.echo(f"not verified: {exc.code}: {exc.detail}")
+        sys.exit(1)
+    which = f"--secret #{index + 1} of {len(secrets)}" if len(secrets) > 1 else "the secret"
+    click.echo(f"verified: {provider} signature matches {which}")
+
+
+# -- send ---------------------------------------------------------------------------------------
+@main.command()
+@config_option
+@click.argument("source")
+@click.argument("event_type", required=False)
+@click.option("--url", help="Where to POST (default: the configured ingest address).")
+@click.option("--event-id", default="", help="Use this event id (send twice to see deduplication).")
+@click.option("--resource", "resource_id", default="", help="Resource id the event is about (sets its ordering key).")
+@click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 10_000), help="Send it this many times.")
+def send(config_path: str | None, source: str, event_type: str | None, url: str | None, event_id: str, resource_id: str, repeat: int) -> None:
+    """Sign and send a realistic sample event for SOURCE, as its provider would."""
+    import httpx
+
+    from hookstream.config import load_config
+    from hookstream.ingest.providers import provider_class
+
+    config = load_config(config_path)
+    if source not in config.sources:
+        fail(f"no source named {source!r} in the config; configured: {', '.join(config.sources) or 'none'}")
+    s = config.sources[source]
+    provider = provider_class(s.provider)(list(s.secrets), tolerance=s.tolerance_seconds, options=s.options, source=source)
+    target = url or f"http://{config.ingest.host}:{config.ingest.port}/webhooks/{source}"
+    signed_url = s.public_url or target
+    failures = 0
+    with httpx.Client(timeout=30) as client:
+        for _ in range(repeat):
+            sample = provider.sample(event_type or provider.sample_event_type, now=int(time.time()), url=signed_url, event_id=event_id, resource_id=resource_id)
+            try:
+                response = client.post(target, content=sample.body, headers=sample.headers)
+            except httpx.HTTPError as exc:
+                fail(f"cannot reach {target}: {exc}")
+            click.echo(f"{response.status_code} {response.text.strip()}")
+            failures += response.status_code >= 300
+    sys.exit(1 if failures else 0)
+
+
+# -- providers ----------------------------------------------------------------------------------
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def providers(as_json: bool) -> None:
+    """List supported providers, their headers, secret formats and defaults."""
+    from hookstream.ingest.providers import PROVIDERS
+
+    rows = [
+        {
+            "provider": name,
+            "summary": cls.summary,
+            "headers": list(cls.signature_headers),
+            "secret": cls.secret_format,
+            "default_tolerance_seconds": cls.default_tolerance,
+            "options": list(cls.options),
+            "sample_event_type": cls.sample_event_type,
+        }
+        for name, cls in sorted(PROVIDERS.items())
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        tol = f"{row['default_tolerance_seconds']} s" if row["default_tolerance_seconds"] else "none (no timestamp in the scheme)"
+        click.echo(f"{row['provider']}\n  {row['summary']}\n  headers:   {', '.join(row['headers'])}\n  secret:    {row['secret']}\n  tolerance: {tol}")
+        if row["options"]:
+            click.echo(f"  options:   {', '.join(row['options'])}")
+
+
+# -- tail ---------------------------------------------------------------------------------------
+@main.command()
+@config_option
+@click.option("--topic", help="Topic to read (default: the raw topic).")
+@click.option("--from-beginning/--from-end", default=True, show_default=True)
+@click.option("--max", "max_events", type=click.IntRange(min=1), help="Stop after this many events.")
+@click.option("--timeout", type=float, help="Stop after this many seconds without a new event.")
+def tail(config_path: str | None, topic: str | None, from_beginning: bool, max_events: int | None, timeout: float | None) -> None:
+    """Print events from a hookstream topic as JSON lines (body decoded where it is text)."""
+    from hookstream.config import load_config
+    from hookstream.tail import tail_topic
+
+    config = load_config(config_path)
+    count = asyncio.run(tail_topic(config, topic or config.kafka.raw_topic, from_beginning, max_events, timeout, click.echo))
+    progress(f"tail: {count} event(s)")
+
+
+# -- bench --------------------------------------------------------------------------------------
+@main.group()
+def bench() -> None:
+    """Benchmarks that write comparable numbers (JSON) to bench-results/."""
+
+
+@bench.command("ingest")
+@click.option("--requests", "total", default=3000, show_default=True, type=click.IntRange(min=100))
+@click.option("--concurrency", default=64, show_default=True, type=click.IntRange(1, 1024))
+@click.option("--bootstrap", envvar="KAFKA_BOOTSTRAP_SERVERS", help="Use this Kafka (default: start the local broker).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("bench-results/ingest.json"), show_default=True)
+def bench_ingest(total: int, concurrency: int, bootstrap: str | None, out: Path) -> None:
+    """No-op Starlette endpoint vs real ingest (verify + durable publish), same server and load."""
+    from hookstream.bench import run_ingest_bench
+
+    result = run_ingest_bench(total=total, concurrency=concurrency, bootstrap=bootstrap, progress=progress)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    click.echo(json.dumps(result, indent=2))
+    progress(f"bench: wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

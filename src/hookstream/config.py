@@ -1,0 +1,343 @@
+"""Configuration: one TOML file, loaded and validated once into typed objects.
+
+Every error names the file, the key and the fix. Secrets are resolved here (``env:NAME``,
+``file:PATH`` or a literal) and never appear in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hookstream.errors import ConfigError
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Secret(str):
+    """A string whose repr hides its value, so it cannot leak through logs or tracebacks."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP
+    raw_topic: str = "hookstream.raw"
+    events_topic: str = "hookstream.events"
+    partitions: int = 8
+    """Partitions of the raw topic; the dedupe table is co-partitioned, so never change it after go-live."""
+    replication_factor: int = 1
+    publish_timeout_seconds: float = 5.0
+    linger_ms: int = 5
+    compression: str = "lz4"
+    client_id: str = "hookstream"
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    retry_after_seconds: int = 5
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    provider: str
+    secrets: tuple[Secret, ...]
+    tolerance_seconds: int | None = None
+    allowed_ips: tuple[IPNetwork, ...] = ()
+    max_body_bytes: int = 1_048_576
+    events: tuple[str, ...] = ("*",)
+    on_filtered: str = "accept"
+    """accept: answer 2xx and drop (counted); reject: answer 400."""
+    public_url: str = ""
+    event_id: str = ""
+    event_type: str = ""
+    ordering_key: str = ""
+    """Overrides: a JSON pointer into the payload ("/data/id") or "header:Name"."""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StreamsConfig:
+    app_id: str = "hookstream-streams"
+    dedupe_ttl_seconds: int = 7 * 24 * 3600
+    max_wait_ms: int = 2000
+    """Longest a sequencer holds an event waiting for slower raw partitions to catch up."""
+    store: str = "memory://"
+    data_dir: str = ".hookstream/streams"
+    web_port: int = 6066
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    name: str
+    events: tuple[str, ...] = ("*",)
+    action: str = "log"
+    start: str = "earliest"
+    max_attempts: int = 5
+    backoff_initial_ms: int = 200
+    backoff_max_ms: int = 30_000
+    concurrency: int = 8
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    kafka: KafkaConfig
+    ingest: IngestConfig
+    sources: dict[str, SourceConfig]
+    streams: StreamsConfig
+    consumers: dict[str, ConsumerConfig]
+
+
+SOURCE_KEYS = {f for f in SourceConfig.__dataclass_fields__} - {"name", "options"}
+CONSUMER_KEYS = {f for f in ConsumerConfig.__dataclass_fields__} - {"name", "options"}
+
+
+class _Reader:
+    """Typed access to one TOML table, with errors that say where and how to fix."""
+
+    def __init__(self, where: str, table: dict[str, Any]) -> None:
+        self.where = where
+        self.table = table
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.where}.{key}: {message}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) and kind is not bool:
+            raise self.fail(key, f"expected {_kind_name(kind)}, got a boolean")
+        if not isinstance(value, kind):
+            raise self.fail(key, f"expected {_kind_name(kind)}, got {type(value).__name__} {value!r}")
+        return value
+
+    def positive_int(self, key: str, default: int, minimum: int = 1) -> int:
+        value = self.get(key, int, default)
+        if value < minimum:
+            raise self.fail(key, f"must be at least {minimum}, got {value}")
+        return value
+
+    def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.get(key, list, None)
+        if value is None:
+            return default
+        if not all(isinstance(v, str) for v in value):
+            raise self.fail(key, "expected a list of strings")
+        return tuple(value)
+
+    def networks(self, key: str) -> tuple[IPNetwork, ...]:
+        out = []
+        for item in self.strings(key, ()):
+            try:
+                out.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise self.fail(key, f"{item!r} is not an IP address or CIDR (e.g. 192.0.2.0/24)") from None
+        return tuple(out)
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.get(key, str, default)
+        if value not in choices:
+            raise self.fail(key, f"must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def reject_unknown(self, known: set[str]) -> None:
+        for key in self.table:
+            if key not in known:
+                raise self.fail(key, f"unknown key (known: {', '.join(sorted(known))})")
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list", dict: "a table"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def resolve_secret(spec: str, where: str, base_dir: Path | None) -> Secret:
+    """``env:NAME``, ``file:PATH`` (relative to the config file) or a literal."""
+    if spec.startswith("env:"):
+        name = spec[4:]
+        value = os.environ.get(name)
+        if not value:
+            raise ConfigError(f"{where}: environment variable {name} is not set (or empty); export it or change the secret")
+        return Secret(value)
+    if spec.startswith("file:"):
+        path = Path(spec[5:]).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read secret file {path}: {exc.strerror}") from None
+        if not value:
+            raise ConfigError(f"{where}: secret file {path} is empty")
+        return Secret(value)
+    if not spec:
+        raise ConfigError(f"{where}: empty secret; use \"env:NAME\", \"file:PATH\" or the secret itself")
+    return Secret(spec)
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, text: str | None = None) -> Config:
+    """Load and validate a config. ``path`` defaults to ``$HOOKSTREAM_CONFIG``."""
+    file: Path | None = None
+    if text is None:
+        chosen = path or os.environ.get("HOOKSTREAM_CONFIG")
+        if not chosen:
+            raise ConfigError("no config file: pass --config FILE or set HOOKSTREAM_CONFIG")
+        file = Path(chosen)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{file}: no such config file") from None
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    label = str(file) if file else "<config>"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{label}: not valid TOML: {exc}") from None
+    return parse_config(data, label=label, base_dir=file.parent if file else None, path=file)
+
+
+def parse_config(data: dict[str, Any], *, label: str = "<config>", base_dir: Path | None = None, path: Path | None = None) -> Config:
+    top = _Reader(label, data)
+    top.reject_unknown({"kafka", "ingest", "sources", "streams", "consumers"})
+    kafka = _parse_kafka(_Reader(f"{label}: kafka", top.get("kafka", dict, {})))
+    ingest = _parse_ingest(_Reader(f"{label}: ingest", top.get("ingest", dict, {})))
+    streams = _parse_streams(_Reader(f"{label}: streams", top.get("streams", dict, {})))
+    sources: dict[str, SourceConfig] = {}
+    for name, table in top.get("sources", dict, {}).items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{label}: sources.{name}: expected a table [sources.{name}]")
+        sources[name] = _parse_source(name, _Reader(f"{label}: sources.{name}", table), base_dir)
+    consumers: dict[str, ConsumerConfig] = {}
+    for name, table in top.get("consumers", dict, {}).items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{label}: consumers.{name}: expected a table [consumers.{name}]")
+        consumers[name] = _parse_consumer(name, _Reader(f"{label}: consumers.{name}", table))
+    return Config(path=path, kafka=kafka, ingest=ingest, sources=sources, streams=streams, consumers=consumers)
+
+
+def _parse_kafka(r: _Reader) -> KafkaConfig:
+    r.reject_unknown(set(KafkaConfig.__dataclass_fields__))
+    d = KafkaConfig()
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or r.get("bootstrap_servers", str, d.bootstrap_servers)
+    timeout = r.get("publish_timeout_seconds", float, d.publish_timeout_seconds)
+    if timeout <= 0:
+        raise r.fail("publish_timeout_seconds", "must be greater than 0")
+    return KafkaConfig(
+        bootstrap_servers=bootstrap,
+        raw_topic=r.get("raw_topic", str, d.raw_topic),
+        events_topic=r.get("events_topic", str, d.events_topic),
+        partitions=r.positive_int("partitions", d.partitions),
+        replication_factor=r.positive_int("replication_factor", d.replication_factor),
+        publish_timeout_seconds=timeout,
+        linger_ms=r.positive_int("linger_ms", d.linger_ms, minimum=0),
+        compression=r.choice("compression", ("none", "gzip", "lz4", "zstd", "snappy"), d.compression),
+        client_id=r.get("client_id", str, d.client_id),
+    )
+
+
+def _parse_ingest(r: _Reader) -> IngestConfig:
+    r.reject_unknown(set(IngestConfig.__dataclass_fields__))
+    d = IngestConfig()
+    return IngestConfig(
+        host=r.get("host", str, d.host),
+        port=r.positive_int("port", d.port),
+        trusted_proxies=r.networks("trusted_proxies"),
+        retry_after_seconds=r.positive_int("retry_after_seconds", d.retry_after_seconds),
+    )
+
+
+def _parse_streams(r: _Reader) -> StreamsConfig:
+    r.reject_unknown(set(StreamsConfig.__dataclass_fields__))
+    d = StreamsConfig()
+    store = r.get("store", str, d.store)
+    if not (store.startswith("memory://") or store.startswith("rocksdb://")):
+        raise r.fail("store", 'must be "memory://" or "rocksdb://"')
+    return StreamsConfig(
+        app_id=r.get("app_id", str, d.app_id),
+        dedupe_ttl_seconds=r.positive_int("dedupe_ttl_seconds", d.dedupe_ttl_seconds),
+        max_wait_ms=r.positive_int("max_wait_ms", d.max_wait_ms, minimum=0),
+        store=store,
+        data_dir=r.get("data_dir", str, d.data_dir),
+        web_port=r.positive_int("web_port", d.web_port),
+    )
+
+
+def _parse_source(name: str, r: _Reader, base_dir: Path | None) -> SourceConfig:
+    from hookstream.ingest.providers import PROVIDERS
+
+    provider_name = r.get("provider", str, None)
+    if provider_name is None:
+        raise r.fail("provider", f"missing; one of {', '.join(sorted(PROVIDERS))}")
+    if provider_name not in PROVIDERS:
+        raise r.fail("provider", f"unknown provider {provider_name!r}; one of {', '.join(sorted(PROVIDERS))}")
+    cls = PROVIDERS[provider_name]
+    r.reject_unknown(SOURCE_KEYS | set(cls.options))
+    specs = r.strings("secrets", ())
+    if not specs:
+        raise r.fail("secrets", 'at least one secret is required, e.g. secrets = ["env:MY_WEBHOOK_SECRET"]')
+    secrets = tuple(resolve_secret(s, f"{r.where}.secrets[{i}]", base_dir) for i, s in enumerate(specs))
+    tolerance = r.get("tolerance_seconds", int, None)
+    if tolerance is not None and tolerance < 0:
+        raise r.fail("tolerance_seconds", "must be 0 (no check) or more")
+    options = {k: v for k, v in r.table.items() if k in cls.options}
+    public_url = r.get("public_url", str, "")
+    if public_url:
+        options["public_url"] = public_url
+    for key in ("event_id", "event_type", "ordering_key"):
+        value = r.get(key, str, "")
+        if value and not (value.startswith("/") or value.startswith("header:")):
+            raise r.fail(key, f'must be a JSON pointer ("/data/id") or "header:Name", got {value!r}')
+    source = SourceConfig(
+        name=name,
+        provider=provider_name,
+        secrets=secrets,
+        tolerance_seconds=tolerance,
+        allowed_ips=r.networks("allowed_ips"),
+        max_body_bytes=r.positive_int("max_body_bytes", 1_048_576),
+        events=r.strings("events", ("*",)),
+        on_filtered=r.choice("on_filtered", ("accept", "reject"), "accept"),
+        public_url=public_url,
+        event_id=r.get("event_id", str, ""),
+        event_type=r.get("event_type", str, ""),
+        ordering_key=r.get("ordering_key", str, ""),
+        options=options,
+    )
+    try:
+        cls(list(secrets), tolerance=tolerance, options=options, source=name)
+    except ValueError as exc:
+        raise ConfigError(f"{r.where}: {exc}") from None
+    return source
+
+
+def _parse_consumer(name: str, r: _Reader) -> ConsumerConfig:
+    d = ConsumerConfig(name=name)
+    options = {k: v for k, v in r.table.items() if k not in CONSUMER_KEYS}
+    return ConsumerConfig(
+        name=name,
+        events=r.strings("events", d.events),
+        action=r.get("action", str, d.action),
+        start=r.choice("start", ("earliest", "latest"), d.start),
+        max_attempts=r.positive_int("max_attempts", d.max_attempts),
+        backoff_initial_ms=r.positive_int("backoff_initial_ms", d.backoff_initial_ms, minimum=0),
+        backoff_max_ms=r.positive_int("backoff_max_ms", d.backoff_max_ms, minimum=0),
+        concurrency=r.positive_int("concurrency", d.concurrency),
+        options=options,
+    )

@@ -1,0 +1,72 @@
+"""Read hookstream topics for people: ``hookstream tail``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from hookstream.config import Config
+from hookstream.schemas.envelope import decode_raw_event
+
+
+def event_as_json(value: bytes) -> dict[str, Any]:
+    event = decode_raw_event(value)
+    try:
+        body: Any = event.body.decode("utf-8")
+    except UnicodeDecodeError:
+        body = {"base64": __import__("base64").b64encode(event.body).decode()}
+    return {
+        "event_id": event.event_id,
+        "source": event.source,
+        "provider": event.provider,
+        "event_type": event.event_type,
+        "ordering_key": event.ordering_key,
+        "received_at": event.received_at.isoformat(),
+        "ingest_id": event.ingest_id,
+        "body": body,
+    }
+
+
+async def tail_topic(
+    config: Config,
+    topic: str,
+    from_beginning: bool,
+    max_events: int | None,
+    timeout: float | None,
+    emit: Callable[[str], None],
+) -> int:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=config.kafka.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+    )
+    await consumer.start()
+    count = 0
+    try:
+        while max_events is None or count < max_events:
+            batch = await consumer.getmany(timeout_ms=int((timeout or 1) * 1000))
+            if not batch:
+                if timeout is not None:
+                    break
+                continue
+            for records in batch.values():
+                for record in records:
+                    try:
+                        line = event_as_json(record.value)
+                        line.update(partition=record.partition, offset=record.offset)
+                    except Exception as exc:  # a foreign record must not stop the tail
+                        line = {"partition": record.partition, "offset": record.offset, "undecodable": str(exc)}
+                    emit(orjson.dumps(line).decode())
+                    count += 1
+                    if max_events is not None and count >= max_events:
+                        return count
+            await asyncio.sleep(0)
+    finally:
+        await consumer.stop()
+    return count
