@@ -19,11 +19,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hookstream.ingest.metrics import IngestMetrics
-from hookstream.ingest.providers import Delivery, EventDescription, Headers, Provider, provider_class
-from hookstream.ingest.providers.base import content_hash_id, json_pointer, parse_payload
-from hookstream.ingest.publisher import Publisher
-from hookstream.schemas.envelope import RawEvent, encode_raw_event, ms_to_datetime, record_headers
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -33,6 +28,11 @@ from starlette.routing import Route
 
 from hookstream.config import Config, IPNetwork, SourceConfig
 from hookstream.errors import PayloadError, PublishError, VerificationError
+from hookstream.ingest.metrics import IngestMetrics
+from hookstream.ingest.providers import Delivery, EventDescription, Headers, Provider, provider_class
+from hookstream.ingest.providers.base import content_hash_id, json_pointer, parse_payload
+from hookstream.ingest.publisher import Publisher
+from hookstream.schemas.envelope import RawEvent, encode_raw_event, ms_to_datetime, record_headers
 
 log = logging.getLogger("hookstream.ingest")
 
@@ -151,7 +151,9 @@ def create_app(
     sources = {
         name: Source(
             s,
-            provider_class(s.provider)(list(s.secrets), tolerance=s.tolerance_seconds, options=s.options, source=name),
+            provider_class(s.provider)(
+                list(s.secrets), tolerance=s.tolerance_seconds, options=s.options, source=name
+            ),
         )
         for name, s in config.sources.items()
     }
@@ -182,7 +184,10 @@ def create_app(
             matched = source.provider.verify(delivery, now=received_at)
         except VerificationError as exc:
             metrics.verification_failures.labels(name, exc.code).inc()
-            log.info("refused delivery", extra={"source": name, "reason": exc.code, "detail": exc.detail, "remote": remote})
+            log.info(
+                "refused delivery",
+                extra={"source": name, "reason": exc.code, "detail": exc.detail, "remote": remote},
+            )
             return problem(401, exc.code, exc.detail)
         metrics.secret_matched.labels(name, str(matched)).inc()
         try:
@@ -196,8 +201,14 @@ def create_app(
         if not accepts(c.events, description.event_type):
             metrics.filtered.labels(name, description.event_type).inc()
             if c.on_filtered == "reject":
-                return problem(400, "event_type_not_accepted", f"event type {description.event_type!r} is not accepted by this source")
-            return JSONResponse({"status": "filtered", "event_id": description.event_id, "event_type": description.event_type})
+                return problem(
+                    400,
+                    "event_type_not_accepted",
+                    f"event type {description.event_type!r} is not accepted by this source",
+                )
+            return JSONResponse(
+                {"status": "filtered", "event_id": description.event_id, "event_type": description.event_type}
+            )
         event = RawEvent(
             ingest_id=str(uuid.uuid4()),
             event_id=description.event_id,
@@ -221,7 +232,9 @@ def create_app(
         try:
             took = await publisher.publish(event.event_id.encode(), encode_raw_event(event), record_headers())
         except PublishError as exc:
-            log.warning("publish failed", extra={"source": name, "event_id": event.event_id, "error": str(exc)})
+            log.warning(
+                "publish failed", extra={"source": name, "event_id": event.event_id, "error": str(exc)}
+            )
             return problem(503, "kafka_unavailable", str(exc), headers={"Retry-After": retry_after})
         metrics.publish_latency.observe(took)
         metrics.published.labels(name).inc()
@@ -250,7 +263,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await publisher.start()
         if connect_timeout > 0 and not await publisher.wait_ready(connect_timeout):
-            log.warning("Kafka not reachable yet; answering 503 until it is", extra={"bootstrap": config.kafka.bootstrap_servers})
+            log.warning(
+                "Kafka not reachable yet; answering 503 until it is",
+                extra={"bootstrap": config.kafka.bootstrap_servers},
+            )
         yield
         await publisher.stop()
 

@@ -44,4 +44,6 @@ class IngestMetrics:
             ["source", "index"],
             registry=self.registry,
         )
-        self.ready = Gauge("hookstream_ingest_kafka_ready", "1 once the producer is connected.", registry=self.registry)
+        self.ready = Gauge(
+            "hookstream_ingest_kafka_ready", "1 once the producer is connected.", registry=self.registry
+        )

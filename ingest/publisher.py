@@ -23,14 +23,23 @@ from hookstream.errors import PublishError
 log = logging.getLogger("hookstream.ingest")
 
 
-async def ensure_topic(bootstrap: str, topic: str, partitions: int, replication: int, *, config: dict[str, str] | None = None) -> None:
+async def ensure_topic(
+    bootstrap: str, topic: str, partitions: int, replication: int, *, config: dict[str, str] | None = None
+) -> None:
     """Create ``topic`` if it does not exist. An existing topic with another partition count is an error."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="hookstream-admin")
     await admin.start()
     try:
         try:
             await admin.create_topics(
-                [NewTopic(topic, num_partitions=partitions, replication_factor=replication, topic_configs=config or {})]
+                [
+                    NewTopic(
+                        topic,
+                        num_partitions=partitions,
+                        replication_factor=replication,
+                        topic_configs=config or {},
+                    )
+                ]
             )
             log.info("created topic", extra={"topic": topic, "partitions": partitions})
         except TopicAlreadyExistsError:
@@ -107,7 +116,11 @@ class Publisher:
                 await producer.stop()
                 log.warning(
                     "Kafka not reachable yet; retrying",
-                    extra={"bootstrap_servers": self.config.bootstrap_servers, "error": str(exc), "retry_in_s": delay},
+                    extra={
+                        "bootstrap_servers": self.config.bootstrap_servers,
+                        "error": str(exc),
+                        "retry_in_s": delay,
+                    },
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
@@ -128,7 +141,9 @@ class Publisher:
                 delivery = await producer.send(self.config.raw_topic, value=value, key=key, headers=headers)
                 await asyncio.shield(delivery)
         except TimeoutError:
-            raise PublishError(f"Kafka did not acknowledge within {self.config.publish_timeout_seconds:g} s") from None
+            raise PublishError(
+                f"Kafka did not acknowledge within {self.config.publish_timeout_seconds:g} s"
+            ) from None
         except KafkaError as exc:
             raise PublishError(f"Kafka refused the record: {exc}") from None
         return time.perf_counter() - started

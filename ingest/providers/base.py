@@ -6,12 +6,15 @@ with the clock injected, so verification is a pure function that tests can drive
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
@@ -265,3 +268,40 @@ class Provider:
 
 def now_seconds(now: float | None) -> float:
     return time.time() if now is None else now
+
+
+def plain_secret(secret: str, what: str) -> bytes:
+    """A shared secret used verbatim as UTF-8, refusing copy-paste slips that could never match."""
+    if not secret:
+        raise ValueError("is empty")
+    if secret != secret.strip():
+        raise ValueError(
+            f"has leading or trailing whitespace: copy the {what} exactly (a pasted newline is the usual cause)"
+        )
+    return secret.encode("utf-8")
+
+
+def decode_signature(value: str, header: str, *, encoding: str, size: int | None = None) -> bytes:
+    """One hex or base64 signature as bytes; MALFORMED if it does not decode (to ``size`` bytes)."""
+    try:
+        raw = bytes.fromhex(value) if encoding == "hex" else base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        raise VerificationError(VerificationError.MALFORMED, f"{header} is not {encoding}") from None
+    if size is not None and len(raw) != size:
+        raise VerificationError(
+            VerificationError.MALFORMED, f"{header} decodes to {len(raw)} bytes, expected {size}"
+        )
+    return raw
+
+
+def iso8601_ms(value: str | None) -> int | None:
+    """Epoch milliseconds of an ISO 8601 / RFC 3339 timestamp (``Z`` or an offset); None if absent or bad."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)

@@ -40,6 +40,8 @@ class GitHub(Provider):
             raise VerificationError(
                 VerificationError.MALFORMED, f"{HEADER} is not hex after sha256="
             ) from None
+        if len(candidate) != 32:
+            raise VerificationError(VerificationError.MALFORMED, f"{HEADER} is not an HMAC-SHA256 digest")
         return self.match_any([candidate], lambda key: hmac_digest(key, delivery.body))
 
     def describe(self, delivery: Delivery, payload: Any) -> EventDescription:

@@ -40,7 +40,8 @@ class Slack(Provider):
 
     def verify(self, delivery: Delivery, now: float | None = None) -> int:
         signature = require_header(delivery, SIGNATURE)
-        ts = parse_unix_seconds(require_header(delivery, TIMESTAMP), TIMESTAMP)
+        ts_text = require_header(delivery, TIMESTAMP)
+        ts = parse_unix_seconds(ts_text, TIMESTAMP)
         version, sep, hexsig = signature.partition("=")
         if not sep or version != "v0":
             raise VerificationError(VerificationError.MALFORMED, f"{SIGNATURE} must look like v0=<hex>")
@@ -50,7 +51,10 @@ class Slack(Provider):
             raise VerificationError(
                 VerificationError.MALFORMED, f"{SIGNATURE} is not hex after v0="
             ) from None
-        signed = b"v0:" + str(ts).encode() + b":" + delivery.body
+        if len(candidate) != 32:
+            raise VerificationError(VerificationError.MALFORMED, f"{SIGNATURE} is not an HMAC-SHA256 digest")
+        # The header text as sent is what was signed (as in slack_sdk), not a re-rendering of it.
+        signed = b"v0:" + ts_text.encode() + b":" + delivery.body
         matched = self.match_any([candidate], lambda key: hmac_digest(key, signed))
         check_timestamp(ts, now_seconds(now), self.tolerance, future=True)
         return matched

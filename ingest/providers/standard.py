@@ -84,11 +84,16 @@ class StandardWebhooks(Provider):
             if version != "v1":
                 continue
             try:
-                candidates.append(base64.b64decode(sig, validate=True))
+                candidate = base64.b64decode(sig, validate=True)
             except (binascii.Error, ValueError):
                 raise VerificationError(
                     VerificationError.MALFORMED, "webhook-signature v1 entry is not base64"
                 ) from None
+            if len(candidate) != 32:
+                raise VerificationError(
+                    VerificationError.MALFORMED, "webhook-signature v1 entry is not an HMAC-SHA256 digest"
+                )
+            candidates.append(candidate)
         if not candidates:
             raise VerificationError(VerificationError.MALFORMED, "webhook-signature has no v1 signature")
         signed = f"{msg_id}.{ts}.".encode() + delivery.body

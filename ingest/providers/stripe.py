@@ -55,9 +55,14 @@ class Stripe(Provider):
                     ) from None
             elif key == "v1":
                 try:
-                    candidates.append(bytes.fromhex(value))
+                    candidate = bytes.fromhex(value)
                 except ValueError:
                     raise VerificationError(VerificationError.MALFORMED, f"{HEADER} v1= is not hex") from None
+                if len(candidate) != 32:
+                    raise VerificationError(
+                        VerificationError.MALFORMED, f"{HEADER} v1= is not an HMAC-SHA256 digest"
+                    )
+                candidates.append(candidate)
         if timestamp is None:
             raise VerificationError(VerificationError.MALFORMED, f"{HEADER} has no t= timestamp")
         if not candidates:

@@ -40,15 +40,31 @@ def signed_data(url: str, params: dict[str, list[str]]) -> bytes:
 
 
 def url_variants(url: str) -> list[str]:
-    """The URL as given, plus with the default port added or any port removed."""
-    split = urlsplit(url)
-    host = split.hostname or ""
-    if split.port is None:
-        port = DEFAULT_PORTS.get(split.scheme)
-        other = split._replace(netloc=f"{host}:{port}") if port else None
+    """The URL as given, plus with the default port added or any port removed.
+
+    Works on the netloc text (as twilio-python does) so the host keeps its case; a URL that
+    cannot be parsed, or whose port is not a number, is tried only as given (the Host header
+    is the sender's to choose, so it must not raise).
+    """
+    try:
+        split = urlsplit(url)
+        port = split.port
+    except ValueError:
+        return [url]
+    if port is None:
+        default = DEFAULT_PORTS.get(split.scheme)
+        other = split._replace(netloc=f"{split.netloc}:{default}") if default and split.netloc else None
     else:
-        other = split._replace(netloc=host)
+        other = split._replace(netloc=split.netloc.rpartition(":")[0])
     return [url] + ([urlunsplit(other)] if other else [])
+
+
+def query_params(url: str) -> dict[str, list[str]]:
+    """The URL's query parameters; none for a URL that cannot be parsed."""
+    try:
+        return parse_qs(urlsplit(url).query)
+    except ValueError:
+        return {}
 
 
 class Twilio(Provider):
@@ -68,7 +84,7 @@ class Twilio(Provider):
         if len(candidate) != 20:
             raise VerificationError(VerificationError.MALFORMED, f"{HEADER} is not an HMAC-SHA1 digest")
         url = delivery.url
-        query = parse_qs(urlsplit(url).query)
+        query = query_params(url)
         if "bodySHA256" in query:
             expected_hash = hashlib.sha256(delivery.body).hexdigest().encode()
             if not constant_time_equal(expected_hash, query["bodySHA256"][0].lower().encode()):
@@ -100,12 +116,15 @@ class Twilio(Provider):
     def sign(
         self, body: bytes, *, timestamp: int, url: str = "", event_id: str = "", key_index: int = 0
     ) -> dict[str, str]:
-        params = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+        if "bodySHA256" in query_params(url):
+            # JSON body: the signature covers the URL (with the body's hash) and no params.
+            params: dict[str, list[str]] = {}
+            content_type = "application/json"
+        else:
+            params = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+            content_type = "application/x-www-form-urlencoded"
         digest = hmac_digest(self.keys[key_index], signed_data(url, params), "sha1")
-        return {
-            HEADER: base64.b64encode(digest).decode(),
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
+        return {HEADER: base64.b64encode(digest).decode(), "Content-Type": content_type}
 
     def sample(
         self, event_type: str, *, now: int, url: str = "", event_id: str = "", resource_id: str = ""

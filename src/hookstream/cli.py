@@ -19,6 +19,9 @@ from hookstream.errors import HookstreamError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# The parts `hookstream dev` runs by default.
+DEV_PARTS = ["ingest"]
+
 
 def fail(message: str, code: int = 1) -> None:
     click.echo(f"hookstream: error: {message}", err=True)
@@ -58,8 +61,14 @@ def main() -> None:
 
 # -- kafka --------------------------------------------------------------------------------------
 @main.command()
-@click.option("--port", default=9092, show_default=True, type=click.IntRange(1, 65535), help="Broker port on 127.0.0.1.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Keep the log here (default: a temp dir, deleted on exit).")
+@click.option(
+    "--port", default=9092, show_default=True, type=click.IntRange(1, 65535), help="Broker port on 127.0.0.1."
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the log here (default: a temp dir, deleted on exit).",
+)
 def kafka(port: int, data_dir: Path | None) -> None:
     """Run a local single-node KRaft Apache Kafka broker in the foreground (jars from Maven Central, cached)."""
     from hookstream.local_kafka import LocalKafkaError, serve
@@ -88,8 +97,33 @@ def ingest(config_path: str | None, host: str | None, port: int | None) -> None:
     app = create_app(config, connect_timeout=10)
     bind_host = host or config.ingest.host
     bind_port = port or config.ingest.port
-    progress(f"ingest: serving {len(config.sources)} source(s) on http://{bind_host}:{bind_port}/webhooks/<source>")
-    uvicorn.run(app, host=bind_host, port=bind_port, log_config=None, access_log=False, timeout_graceful_shutdown=30)
+    progress(
+        f"ingest: serving {len(config.sources)} source(s) on http://{bind_host}:{bind_port}/webhooks/<source>"
+    )
+    uvicorn.run(
+        app, host=bind_host, port=bind_port, log_config=None, access_log=False, timeout_graceful_shutdown=30
+    )
+
+
+# -- dev ----------------------------------------------------------------------------------------
+@main.command()
+@config_option
+@click.option(
+    "--only",
+    "parts",
+    multiple=True,
+    type=click.Choice(["ingest", "streams", "consumers"]),
+    help="Run only these parts (repeat); default all.",
+)
+def dev(config_path: str | None, parts: tuple[str, ...]) -> None:
+    """Everything at once for a local try-out: broker, ingest, streams, consumers. Ctrl-C stops all."""
+    from hookstream.config import load_config
+    from hookstream.dev import run_dev
+
+    path = config_path or "examples/dev.toml"
+    config = load_config(path)
+    chosen = list(parts) or DEV_PARTS
+    sys.exit(run_dev(config, path, chosen, lambda line: click.echo(line, err=True)))
 
 
 # -- verify -------------------------------------------------------------------------------------
@@ -101,13 +135,32 @@ def _provider_choice() -> list[str]:
 
 @main.command()
 @click.argument("provider")
-@click.option("--secret", "secrets", multiple=True, required=True, help="Secret (repeat for rotation: old and new).")
-@click.option("--body-file", required=True, type=click.Path(dir_okay=False, allow_dash=True), help="The raw body, byte-exact (- for stdin).")
+@click.option(
+    "--secret", "secrets", multiple=True, required=True, help="Secret (repeat for rotation: old and new)."
+)
+@click.option(
+    "--body-file",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="The raw body, byte-exact (- for stdin).",
+)
 @click.option("--header", "headers", multiple=True, help='A request header, "Name: value" (repeat).')
-@click.option("--url", default="", help="The URL the provider called (URL-signing providers: twilio, square).")
+@click.option(
+    "--url", default="", help="The URL the provider called (URL-signing providers: twilio, square)."
+)
 @click.option("--at", "at", type=float, help="Evaluate timestamps as if the clock read this Unix time.")
-@click.option("--tolerance", type=click.IntRange(min=0), help="Timestamp tolerance in seconds (0 = no check).")
-def verify(provider: str, secrets: tuple[str, ...], body_file: str, headers: tuple[str, ...], url: str, at: float | None, tolerance: int | None) -> None:
+@click.option(
+    "--tolerance", type=click.IntRange(min=0), help="Timestamp tolerance in seconds (0 = no check)."
+)
+def verify(
+    provider: str,
+    secrets: tuple[str, ...],
+    body_file: str,
+    headers: tuple[str, ...],
+    url: str,
+    at: float | None,
+    tolerance: int | None,
+) -> None:
     """Check one captured request offline and say exactly why it verifies or not."""
     from hookstream.errors import VerificationError
     from hookstream.ingest.providers import PROVIDERS, Delivery
@@ -145,9 +198,21 @@ def verify(provider: str, secrets: tuple[str, ...], body_file: str, headers: tup
 @click.argument("event_type", required=False)
 @click.option("--url", help="Where to POST (default: the configured ingest address).")
 @click.option("--event-id", default="", help="Use this event id (send twice to see deduplication).")
-@click.option("--resource", "resource_id", default="", help="Resource id the event is about (sets its ordering key).")
-@click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 10_000), help="Send it this many times.")
-def send(config_path: str | None, source: str, event_type: str | None, url: str | None, event_id: str, resource_id: str, repeat: int) -> None:
+@click.option(
+    "--resource", "resource_id", default="", help="Resource id the event is about (sets its ordering key)."
+)
+@click.option(
+    "--repeat", default=1, show_default=True, type=click.IntRange(1, 10_000), help="Send it this many times."
+)
+def send(
+    config_path: str | None,
+    source: str,
+    event_type: str | None,
+    url: str | None,
+    event_id: str,
+    resource_id: str,
+    repeat: int,
+) -> None:
     """Sign and send a realistic sample event for SOURCE, as its provider would."""
     import httpx
 
@@ -158,13 +223,21 @@ def send(config_path: str | None, source: str, event_type: str | None, url: str 
     if source not in config.sources:
         fail(f"no source named {source!r} in the config; configured: {', '.join(config.sources) or 'none'}")
     s = config.sources[source]
-    provider = provider_class(s.provider)(list(s.secrets), tolerance=s.tolerance_seconds, options=s.options, source=source)
+    provider = provider_class(s.provider)(
+        list(s.secrets), tolerance=s.tolerance_seconds, options=s.options, source=source
+    )
     target = url or f"http://{config.ingest.host}:{config.ingest.port}/webhooks/{source}"
     signed_url = s.public_url or target
     failures = 0
     with httpx.Client(timeout=30) as client:
         for _ in range(repeat):
-            sample = provider.sample(event_type or provider.sample_event_type, now=int(time.time()), url=signed_url, event_id=event_id, resource_id=resource_id)
+            sample = provider.sample(
+                event_type or provider.sample_event_type,
+                now=int(time.time()),
+                url=signed_url,
+                event_id=event_id,
+                resource_id=resource_id,
+            )
             try:
                 response = client.post(target, content=sample.body, headers=sample.headers)
             except httpx.HTTPError as exc:
@@ -197,8 +270,14 @@ def providers(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        tol = f"{row['default_tolerance_seconds']} s" if row["default_tolerance_seconds"] else "none (no timestamp in the scheme)"
-        click.echo(f"{row['provider']}\n  {row['summary']}\n  headers:   {', '.join(row['headers'])}\n  secret:    {row['secret']}\n  tolerance: {tol}")
+        tol = (
+            f"{row['default_tolerance_seconds']} s"
+            if row["default_tolerance_seconds"]
+            else "none (no timestamp in the scheme)"
+        )
+        click.echo(
+            f"{row['provider']}\n  {row['summary']}\n  headers:   {', '.join(row['headers'])}\n  secret:    {row['secret']}\n  tolerance: {tol}"
+        )
         if row["options"]:
             click.echo(f"  options:   {', '.join(row['options'])}")
 
@@ -210,13 +289,21 @@ def providers(as_json: bool) -> None:
 @click.option("--from-beginning/--from-end", default=True, show_default=True)
 @click.option("--max", "max_events", type=click.IntRange(min=1), help="Stop after this many events.")
 @click.option("--timeout", type=float, help="Stop after this many seconds without a new event.")
-def tail(config_path: str | None, topic: str | None, from_beginning: bool, max_events: int | None, timeout: float | None) -> None:
+def tail(
+    config_path: str | None,
+    topic: str | None,
+    from_beginning: bool,
+    max_events: int | None,
+    timeout: float | None,
+) -> None:
     """Print events from a hookstream topic as JSON lines (body decoded where it is text)."""
     from hookstream.config import load_config
     from hookstream.tail import tail_topic
 
     config = load_config(config_path)
-    count = asyncio.run(tail_topic(config, topic or config.kafka.raw_topic, from_beginning, max_events, timeout, click.echo))
+    count = asyncio.run(
+        tail_topic(config, topic or config.kafka.raw_topic, from_beginning, max_events, timeout, click.echo)
+    )
     progress(f"tail: {count} event(s)")
 
 
@@ -229,8 +316,15 @@ def bench() -> None:
 @bench.command("ingest")
 @click.option("--requests", "total", default=3000, show_default=True, type=click.IntRange(min=100))
 @click.option("--concurrency", default=64, show_default=True, type=click.IntRange(1, 1024))
-@click.option("--bootstrap", envvar="KAFKA_BOOTSTRAP_SERVERS", help="Use this Kafka (default: start the local broker).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("bench-results/ingest.json"), show_default=True)
+@click.option(
+    "--bootstrap", envvar="KAFKA_BOOTSTRAP_SERVERS", help="Use this Kafka (default: start the local broker)."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("bench-results/ingest.json"),
+    show_default=True,
+)
 def bench_ingest(total: int, concurrency: int, bootstrap: str | None, out: Path) -> None:
     """No-op Starlette endpoint vs real ingest (verify + durable publish), same server and load."""
     from hookstream.bench import run_ingest_bench

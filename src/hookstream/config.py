@@ -163,7 +163,14 @@ class _Reader:
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list", dict: "a table"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }
     kinds = kind if isinstance(kind, tuple) else (kind,)
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
@@ -174,7 +181,9 @@ def resolve_secret(spec: str, where: str, base_dir: Path | None) -> Secret:
         name = spec[4:]
         value = os.environ.get(name)
         if not value:
-            raise ConfigError(f"{where}: environment variable {name} is not set (or empty); export it or change the secret")
+            raise ConfigError(
+                f"{where}: environment variable {name} is not set (or empty); export it or change the secret"
+            )
         return Secret(value)
     if spec.startswith("file:"):
         path = Path(spec[5:]).expanduser()
@@ -188,7 +197,7 @@ def resolve_secret(spec: str, where: str, base_dir: Path | None) -> Secret:
             raise ConfigError(f"{where}: secret file {path} is empty")
         return Secret(value)
     if not spec:
-        raise ConfigError(f"{where}: empty secret; use \"env:NAME\", \"file:PATH\" or the secret itself")
+        raise ConfigError(f'{where}: empty secret; use "env:NAME", "file:PATH" or the secret itself')
     return Secret(spec)
 
 
@@ -214,7 +223,9 @@ def load_config(path: str | os.PathLike[str] | None = None, *, text: str | None 
     return parse_config(data, label=label, base_dir=file.parent if file else None, path=file)
 
 
-def parse_config(data: dict[str, Any], *, label: str = "<config>", base_dir: Path | None = None, path: Path | None = None) -> Config:
+def parse_config(
+    data: dict[str, Any], *, label: str = "<config>", base_dir: Path | None = None, path: Path | None = None
+) -> Config:
     top = _Reader(label, data)
     top.reject_unknown({"kafka", "ingest", "sources", "streams", "consumers"})
     kafka = _parse_kafka(_Reader(f"{label}: kafka", top.get("kafka", dict, {})))
@@ -230,13 +241,17 @@ def parse_config(data: dict[str, Any], *, label: str = "<config>", base_dir: Pat
         if not isinstance(table, dict):
             raise ConfigError(f"{label}: consumers.{name}: expected a table [consumers.{name}]")
         consumers[name] = _parse_consumer(name, _Reader(f"{label}: consumers.{name}", table))
-    return Config(path=path, kafka=kafka, ingest=ingest, sources=sources, streams=streams, consumers=consumers)
+    return Config(
+        path=path, kafka=kafka, ingest=ingest, sources=sources, streams=streams, consumers=consumers
+    )
 
 
 def _parse_kafka(r: _Reader) -> KafkaConfig:
     r.reject_unknown(set(KafkaConfig.__dataclass_fields__))
     d = KafkaConfig()
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or r.get("bootstrap_servers", str, d.bootstrap_servers)
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or r.get(
+        "bootstrap_servers", str, d.bootstrap_servers
+    )
     timeout = r.get("publish_timeout_seconds", float, d.publish_timeout_seconds)
     if timeout <= 0:
         raise r.fail("publish_timeout_seconds", "must be greater than 0")

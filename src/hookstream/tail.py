@@ -61,7 +61,11 @@ async def tail_topic(
                         line = event_as_json(record.value)
                         line.update(partition=record.partition, offset=record.offset)
                     except Exception as exc:  # a foreign record must not stop the tail
-                        line = {"partition": record.partition, "offset": record.offset, "undecodable": str(exc)}
+                        line = {
+                            "partition": record.partition,
+                            "offset": record.offset,
+                            "undecodable": str(exc),
+                        }
                     emit(orjson.dumps(line).decode())
                     count += 1
                     if max_events is not None and count >= max_events:

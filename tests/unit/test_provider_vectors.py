@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from hookstream.ingest.providers import PROVIDERS, Delivery
 
 from hookstream.errors import VerificationError
+from hookstream.ingest.providers import PROVIDERS, Delivery
 
 VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "signatures.json").read_text())
 ALIASES = {"standard-webhooks": "standard"}

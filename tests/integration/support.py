@@ -1,0 +1,96 @@
+"""Integration helpers: a running ingest server, unique topics, reading a topic back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from hookstream.config import Config, parse_config
+from hookstream.ingest.app import create_app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_config(bootstrap: str, sources: dict[str, Any], **kafka: Any) -> Config:
+    """A config with topics unique to the test, so tests sharing a broker never see each other's events."""
+    suffix = uuid.uuid4().hex[:8]
+    data = {
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "raw_topic": f"test.raw.{suffix}",
+            "events_topic": f"test.events.{suffix}",
+            "partitions": 4,
+            "publish_timeout_seconds": 5,
+            **kafka,
+        },
+        "ingest": {"port": free_port()},
+        "sources": sources,
+    }
+    return parse_config(data)
+
+
+@contextlib.asynccontextmanager
+async def running_ingest(config: Config, **kwargs: Any) -> AsyncIterator[str]:
+    """Serve the real app with uvicorn on a free port; yields its base URL."""
+    app = create_app(config, connect_timeout=30, **kwargs)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=config.ingest.port, log_config=None, access_log=False, lifespan="on"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(600):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    else:
+        raise RuntimeError("ingest did not start")
+    try:
+        yield f"http://127.0.0.1:{config.ingest.port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 60)
+
+
+async def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list[Any]:
+    """Every record now in ``topic``, read from the beginning up to the current end offsets."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        for _ in range(50):
+            if partitions:
+                break
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - a new topic's metadata
+            partitions = consumer.partitions_for_topic(topic)
+            await asyncio.sleep(0.1)
+        if not partitions:
+            return []
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records: list[Any] = []
+        deadline = asyncio.get_running_loop().time() + timeout
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"could not read {topic} to its end in {timeout} s")
+            batch = await consumer.getmany(timeout_ms=500)
+            for recs in batch.values():
+                records.extend(recs)
+        return records
+    finally:
+        await consumer.stop()

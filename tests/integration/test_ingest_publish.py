@@ -1,0 +1,183 @@
+"""Ingest against a real broker: what is accepted is in the raw topic byte-exact under its event
+id; what is refused published nothing; with Kafka down the answer is 503, never 2xx."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+
+from hookstream.ingest.providers import provider_class
+from hookstream.schemas.envelope import FINGERPRINT_HEADER, decode_raw_event, schema_fingerprint
+
+from .support import make_config, read_topic, running_ingest
+
+pytestmark = pytest.mark.kafka
+
+SOURCES = {
+    "gh": {"provider": "github", "secrets": ["old-secret", "new-secret"]},
+    "stripe": {"provider": "stripe", "secrets": ["whsec_test_secret"]},
+    "slack": {"provider": "slack", "secrets": ["slack-signing-secret"]},
+    "allowlisted": {"provider": "github", "secrets": ["s"], "allowed_ips": ["203.0.113.0/24"]},
+    "small": {"provider": "github", "secrets": ["s"], "max_body_bytes": 64},
+    "pushes": {"provider": "github", "secrets": ["s"], "events": ["push"], "on_filtered": "reject"},
+    "quiet": {"provider": "github", "secrets": ["s"], "events": ["push"]},
+}
+
+
+def signer(name: str, secrets: list[str]):
+    return provider_class(name)(secrets)
+
+
+async def test_accepted_events_are_in_the_raw_topic_byte_exact_under_their_event_id(kafka_bootstrap, unique):
+    config = make_config(kafka_bootstrap, SOURCES)
+    gh = signer("github", ["new-secret"])
+    stripe = signer("stripe", ["whsec_test_secret"])
+    bodies = {}
+    async with running_ingest(config) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        for i in range(5):
+            # Non-ASCII and odd whitespace: the body must survive byte for byte.
+            body = f'{{"ref":"refs/heads/main","n":{i},"note":"caf\u00e9 \u2665",  "repository":{{"full_name":"acme/api"}}}}\n'.encode()
+            headers = gh.sign(body, timestamp=0) | {
+                "X-GitHub-Event": "push",
+                "X-GitHub-Delivery": f"{unique}-{i}",
+            }
+            r = await client.post("/webhooks/gh", content=body, headers=headers)
+            assert r.status_code == 200, r.text
+            assert r.json()["event_id"] == f"{unique}-{i}"
+            bodies[f"{unique}-{i}"] = body
+        sample = stripe.sample("payment_intent.succeeded", now=int(time.time()), event_id=f"evt_{unique}")
+        r = await client.post("/webhooks/stripe", content=sample.body, headers=sample.headers)
+        assert r.status_code == 200, r.text
+        bodies[f"evt_{unique}"] = sample.body
+
+    records = await read_topic(kafka_bootstrap, config.kafka.raw_topic)
+    assert sorted(r.key.decode() for r in records) == sorted(bodies)
+    for record in records:
+        event = decode_raw_event(record.value)
+        assert record.key.decode() == event.event_id
+        assert event.body == bodies[event.event_id]
+        assert event.verified
+        assert dict(record.headers)[FINGERPRINT_HEADER] == schema_fingerprint("raw_event").encode()
+        if event.source == "gh":
+            assert (event.provider, event.event_type, event.ordering_key) == ("github", "push", "acme/api")
+            assert event.matched_secret == 1  # signed with the second configured secret (rotation)
+        else:
+            assert event.event_type == "payment_intent.succeeded"
+            assert event.ordering_key == "pi_3MtwBwLkdIwHu7ix28a3tqPa"
+            assert event.created_at is not None
+
+
+async def test_refused_requests_publish_nothing(kafka_bootstrap, unique):
+    config = make_config(kafka_bootstrap, SOURCES)
+    gh = signer("github", ["s"])
+    body = b'{"repository":{"full_name":"acme/api"}}'
+    good = gh.sign(body, timestamp=0) | {"X-GitHub-Event": "issues", "X-GitHub-Delivery": unique}
+    stale = signer("stripe", ["whsec_test_secret"]).sample("charge.succeeded", now=int(time.time()) - 3600)
+    cases = [
+        ("/webhooks/nope", body, good, 404, "unknown_source"),
+        ("/webhooks/allowlisted", body, good, 403, "ip_not_allowed"),
+        ("/webhooks/small", body * 4, gh.sign(body * 4, timestamp=0), 413, "body_too_large"),
+        ("/webhooks/gh", body, {}, 401, "missing_signature"),
+        ("/webhooks/gh", body, {"X-Hub-Signature-256": "sha256=zz"}, 401, "malformed_signature"),
+        ("/webhooks/gh", body + b" ", good, 401, "signature_mismatch"),
+        ("/webhooks/stripe", stale.body, stale.headers, 401, "stale_timestamp"),
+        ("/webhooks/small", b"not json", gh.sign(b"not json", timestamp=0), 400, "invalid_payload"),
+        ("/webhooks/pushes", body, good, 400, "event_type_not_accepted"),
+    ]
+    async with running_ingest(config) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        for path, content, headers, status, code in cases:
+            r = await client.post(path, content=content, headers=headers)
+            assert (r.status_code, r.json()["error"]) == (status, code), (path, r.text)
+        r = await client.get("/webhooks/gh")
+        assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+        # Filtered by default: answered 2xx (so the provider stops retrying) but not published.
+        r = await client.post("/webhooks/quiet", content=body, headers=good)
+        assert r.status_code == 200 and r.json()["status"] == "filtered"
+        # Slack's url_verification is answered after verification and not published.
+        slack = signer("slack", ["slack-signing-secret"])
+        challenge = json.dumps(
+            {"type": "url_verification", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+        ).encode()
+        r = await client.post(
+            "/webhooks/slack", content=challenge, headers=slack.sign(challenge, timestamp=int(time.time()))
+        )
+        assert r.status_code == 200 and r.json() == {
+            "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+        }
+        metrics = (await client.get("/metrics")).text
+        assert (
+            'hookstream_ingest_verification_failures_total{reason="signature_mismatch",source="gh"} 1.0'
+            in metrics
+        )
+        assert (await client.get("/readyz")).status_code == 200
+    assert await read_topic(kafka_bootstrap, config.kafka.raw_topic) == []
+
+
+async def test_concurrent_requests_share_batches_and_all_are_acknowledged(kafka_bootstrap, unique):
+    config = make_config(kafka_bootstrap, SOURCES)
+    gh = signer("github", ["old-secret"])
+    n = 300
+
+    async def one(client: httpx.AsyncClient, i: int) -> int:
+        body = json.dumps({"i": i, "repository": {"full_name": f"acme/r{i % 7}"}}).encode()
+        headers = gh.sign(body, timestamp=0) | {
+            "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": f"{unique}-{i}",
+        }
+        return (await client.post("/webhooks/gh", content=body, headers=headers)).status_code
+
+    limits = httpx.Limits(max_connections=50)
+    async with (
+        running_ingest(config) as base,
+        httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client,
+    ):
+        statuses = await asyncio.gather(*(one(client, i) for i in range(n)))
+    assert statuses == [200] * n
+    records = await read_topic(kafka_bootstrap, config.kafka.raw_topic)
+    assert sorted(r.key.decode() for r in records) == sorted(f"{unique}-{i}" for i in range(n))
+    assert len({r.partition for r in records}) == config.kafka.partitions
+
+
+async def test_broker_down_gives_503_never_2xx_and_recovers(local_kafka, unique):
+    bootstrap = local_kafka.bootstrap_servers
+    config = make_config(bootstrap, SOURCES, publish_timeout_seconds=3)
+    gh = signer("github", ["new-secret"])
+
+    def request(i: int) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps({"i": i, "repository": {"full_name": "acme/api"}}).encode()
+        return body, gh.sign(body, timestamp=0) | {
+            "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": f"{unique}-{i}",
+        }
+
+    async with running_ingest(config) as base, httpx.AsyncClient(base_url=base, timeout=60) as client:
+        body, headers = request(0)
+        assert (await client.post("/webhooks/gh", content=body, headers=headers)).status_code == 200
+        await asyncio.to_thread(local_kafka.stop)
+        for i in (1, 2):
+            body, headers = request(i)
+            started = time.monotonic()
+            r = await client.post("/webhooks/gh", content=body, headers=headers)
+            took = time.monotonic() - started
+            assert r.status_code == 503, r.text
+            assert r.json()["error"] == "kafka_unavailable"
+            assert r.headers["Retry-After"] == "5"
+            assert took < 3 + 2, f"503 took {took:.1f} s, configured timeout is 3 s"
+        await asyncio.to_thread(local_kafka.start)
+        # The provider retries; once the broker is back the same events are accepted.
+        for i in (1, 2, 3):
+            body, headers = request(i)
+            for _ in range(60):
+                r = await client.post("/webhooks/gh", content=body, headers=headers)
+                if r.status_code == 200:
+                    break
+                assert r.status_code == 503
+                await asyncio.sleep(1)
+            assert r.status_code == 200, r.text
+    keys = {r.key.decode() for r in await read_topic(bootstrap, config.kafka.raw_topic)}
+    # Every event that got a 2xx is there (1 and 2 may appear twice: a 503'd send may still land).
+    assert {f"{unique}-{i}" for i in range(4)} <= keys
