@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -50,6 +50,7 @@ class RawEvent:
     verified: bool
     created_at: datetime | None = None
     matched_secret: int = 0
+    late: bool = False
     schema_version: int = SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -62,9 +63,11 @@ class RawEvent:
         return int(self.created_at.timestamp() * 1000) if self.created_at else None
 
     def to_record(self) -> dict[str, Any]:
-        record = asdict(self)
-        record.pop("extra")
-        return record
+        # Not dataclasses.asdict: it deep-copies the body and headers on the hot path.
+        return {name: getattr(self, name) for name in _RECORD_FIELDS}
+
+
+_RECORD_FIELDS = tuple(f for f in RawEvent.__dataclass_fields__ if f != "extra")
 
 
 def ms_to_datetime(ms: int) -> datetime:

@@ -325,11 +325,13 @@ def bench() -> None:
     default=Path("bench-results/ingest.json"),
     show_default=True,
 )
-def bench_ingest(total: int, concurrency: int, bootstrap: str | None, out: Path) -> None:
+def bench_ingest(total: int, concurrency: int, bootstrap: str | None, linger_ms: int, out: Path) -> None:
     """No-op Starlette endpoint vs real ingest (verify + durable publish), same server and load."""
     from hookstream.bench import run_ingest_bench
 
-    result = run_ingest_bench(total=total, concurrency=concurrency, bootstrap=bootstrap, progress=progress)
+    result = run_ingest_bench(
+        total=total, concurrency=concurrency, bootstrap=bootstrap, progress=progress, linger_ms=linger_ms
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     click.echo(json.dumps(result, indent=2))

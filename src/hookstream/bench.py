@@ -1,0 +1,231 @@
+"""``hookstream bench``: numbers you can compare between runs on the same machine.
+
+``ingest``: the same ASGI server (uvicorn, one worker, in a child process) and the same load
+generator (httpx, N concurrent connections) against (1) a no-op Starlette endpoint that reads
+the body and answers 200, and (2) the real ingest app (signature check + durable publish to
+Kafka, acks=all). Quote the ratio, not the absolute numbers: they depend on the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+SECRET = "bench-secret"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def noop_app() -> Any:
+    """The baseline: a Starlette endpoint that reads the body and answers 200."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def receive(request: Request) -> JSONResponse:
+        await request.body()
+        return JSONResponse({"status": "accepted"})
+
+    return Starlette(routes=[Route("/webhooks/{source}", receive, methods=["POST"])])
+
+
+def _serve(kind: str, port: int, config_path: str) -> None:
+    """Child process entry point: serve one of the two apps with uvicorn."""
+    import uvicorn
+
+    if kind == "noop":
+        app = noop_app()
+    else:
+        from hookstream.config import load_config
+        from hookstream.ingest.app import create_app
+
+        app = create_app(load_config(config_path), connect_timeout=60)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _requests(total: int) -> list[tuple[bytes, dict[str, str]]]:
+    from hookstream.ingest.providers import provider_class
+
+    github = provider_class("github")([SECRET])
+    run = uuid.uuid4().hex[:8]
+    out = []
+    for i in range(total):
+        body = json.dumps(
+            {
+                "ref": "refs/heads/main",
+                "after": f"{i:040x}",
+                "repository": {"full_name": f"acme/repo-{i % 50}"},
+                "pad": "x" * 600,
+            }
+        ).encode()
+        headers = github.sign(body, timestamp=0) | {
+            "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": f"{run}-{i}",
+        }
+        out.append((body, headers))
+    return out
+
+
+class _Connection:
+    """A minimal HTTP/1.1 keep-alive client: the load generator must cost far less than the server."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> _Connection:
+        return cls(*await asyncio.open_connection(host, port))
+
+    async def post(self, request: bytes) -> int:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        if length:
+            await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _encode(path: str, port: int, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _load(port: int, requests: list[tuple[bytes, dict[str, str]]], concurrency: int) -> dict[str, Any]:
+    raw = [_encode("/webhooks/gh", port, body, headers) for body, headers in requests]
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    warmup, timed = raw[: min(concurrency, 50)], iter(raw[min(concurrency, 50) :])
+    connections = [await _Connection.open("127.0.0.1", port) for _ in range(concurrency)]
+    try:
+        # Warm up (connections, the producer's metadata) before timing.
+        for request in warmup:
+            await connections[0].post(request)
+
+        async def worker(conn: _Connection) -> None:
+            for request in timed:
+                t0 = time.perf_counter()
+                status = await conn.post(request)
+                latencies.append(time.perf_counter() - t0)
+                statuses[status] = statuses.get(status, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(c) for c in connections))
+        elapsed = time.perf_counter() - started
+    finally:
+        for c in connections:
+            c.close()
+    latencies.sort()
+    n = len(latencies)
+    return {
+        "requests": n,
+        "seconds": round(elapsed, 3),
+        "req_per_s": round(n / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "p99_ms": round(latencies[min(n - 1, int(n * 0.99))] * 1000, 2),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+    }
+
+
+def _wait_http(port: int, path: str, deadline: float, child: subprocess.Popen[bytes]) -> None:
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise RuntimeError(f"bench server exited with {child.returncode}")
+        try:
+            r = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1)
+            if r.status_code < 500 or path == "/":
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("bench server did not become ready")
+
+
+def _measure(
+    kind: str, config_path: str, total: int, concurrency: int, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    port = _free_port()
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from hookstream.bench import _serve; _serve({kind!r}, {port}, {config_path!r})",
+        ],
+        env=dict(os.environ),
+    )
+    try:
+        _wait_http(port, "/readyz" if kind == "ingest" else "/", time.monotonic() + 120, child)
+        progress(f"bench: {kind}: {total} requests, {concurrency} concurrent…")
+        return asyncio.run(_load(port, _requests(total), concurrency))
+    finally:
+        child.terminate()
+        child.wait(30)
+
+
+def run_ingest_bench(
+    *,
+    total: int,
+    concurrency: int,
+    bootstrap: str | None,
+    progress: Callable[[str], None],
+    linger_ms: int = 5,
+) -> dict[str, Any]:
+    from hookstream.local_kafka import LocalKafka
+
+    broker = None
+    if not bootstrap:
+        progress("bench: starting the local Kafka broker…")
+        broker = LocalKafka(progress=progress)
+        bootstrap = broker.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            config_path = str(Path(tmp) / "bench.toml")
+            Path(config_path).write_text(
+                f'[kafka]\nbootstrap_servers = "{bootstrap}"\nraw_topic = "bench.raw.{uuid.uuid4().hex[:8]}"\nlinger_ms = {linger_ms}\n'
+                f'[sources.gh]\nprovider = "github"\nsecrets = ["{SECRET}"]\n'
+            )
+            os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None) if broker else None
+            noop = _measure("noop", config_path, total, concurrency, progress)
+            ingest = _measure("ingest", config_path, total, concurrency, progress)
+    finally:
+        if broker is not None:
+            broker.stop()
+    return {
+        "benchmark": "ingest",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "load": {
+            "requests": total,
+            "concurrency": concurrency,
+            "linger_ms": linger_ms,
+            "body_bytes": len(_requests(1)[0][0]),
+        },
+        "noop": noop,
+        "ingest": ingest,
+        "ratio_ingest_to_noop": round(ingest["req_per_s"] / noop["req_per_s"], 3),
+    }
