@@ -115,17 +115,18 @@ def check_timestamp(ts: float, now: float, tolerance: int | None, *, future: boo
     """Refuse a timestamp older (and, where the scheme says so, newer) than ``tolerance`` seconds."""
     if tolerance is None or tolerance <= 0:
         return
-    age = now - ts
-    if age > tolerance:
+    # Compared, not subtracted: int vs float comparison is exact, while ``now - ts`` raises
+    # OverflowError for a (signed) timestamp too large for a float.
+    if ts < now - tolerance:
         raise VerificationError(
             VerificationError.STALE,
-            f"timestamp is {int(age)} s old, older than the {tolerance} s tolerance "
+            f"timestamp is {int(now) - int(ts)} s old, older than the {tolerance} s tolerance "
             "(a replay, a delayed retry, or a clock out of sync)",
         )
-    if future and -age > tolerance:
+    if future and ts > now + tolerance:
         raise VerificationError(
             VerificationError.STALE,
-            f"timestamp is {int(-age)} s in the future, beyond the {tolerance} s tolerance (clock out of sync?)",
+            f"timestamp is {int(ts) - int(now)} s in the future, beyond the {tolerance} s tolerance (clock out of sync?)",
         )
 
 

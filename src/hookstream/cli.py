@@ -320,6 +320,13 @@ def bench() -> None:
     "--bootstrap", envvar="KAFKA_BOOTSTRAP_SERVERS", help="Use this Kafka (default: start the local broker)."
 )
 @click.option(
+    "--linger-ms",
+    default=5,
+    show_default=True,
+    type=click.IntRange(0, 1000),
+    help="Producer linger for the ingest run.",
+)
+@click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("bench-results/ingest.json"),
