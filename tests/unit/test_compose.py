@@ -1,0 +1,76 @@
+"""docker-compose.yml cannot run here (no Docker engine): check what can be checked by hand."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from hookstream.cli import main
+from hookstream.config import load_config
+from hookstream.local_kafka import KAFKA_VERSION
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+HOOKSTREAM_SERVICES = [name for name, s in SERVICES.items() if s.get("image") == "hookstream:dev"]
+
+
+def mounted_config(service: dict) -> Path:
+    for volume in service["volumes"]:
+        host, _, container = volume.partition(":")
+        if container.startswith(service["environment"]["HOOKSTREAM_CONFIG"]):
+            return ROOT / host
+    raise AssertionError("the config file is not mounted at HOOKSTREAM_CONFIG")
+
+
+def test_services_cover_the_pipeline():
+    assert {"kafka", "ingest", "streams", "consumers"} <= set(SERVICES)
+    assert set(HOOKSTREAM_SERVICES) == {"ingest", "streams", "consumers"}
+
+
+def test_kafka_image_matches_the_local_broker_version():
+    assert SERVICES["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}"
+
+
+def test_hookstream_services_reach_kafka_on_its_advertised_listener():
+    advertised = SERVICES["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    internal = re.search(r"PLAINTEXT://([^,]+)", advertised).group(1)
+    for name in HOOKSTREAM_SERVICES:
+        service = SERVICES[name]
+        assert service["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == internal, name
+        assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+def test_commands_are_real_subcommands_and_consumers_exist():
+    for name in HOOKSTREAM_SERVICES:
+        command = SERVICES[name]["command"]
+        assert command[0] in main.commands, f"{name}: hookstream {command[0]} is not a command"
+        if command[0] == "consume":
+            config = load_config(mounted_config(SERVICES[name]))
+            assert set(command[1:]) <= set(config.consumers)
+
+
+def test_ports_agree_with_the_example_config():
+    ingest = SERVICES["ingest"]
+    config = load_config(mounted_config(ingest))
+    command = ingest["command"]
+    port = int(command[command.index("--port") + 1])
+    assert f"{port}:{port}" in ingest["ports"]
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert port == config.ingest.port, "the published ingest port should be the one `hookstream send` uses"
+    # From the host, the example config's bootstrap address must reach the HOST listener.
+    host_port = int(config.kafka.bootstrap_servers.rsplit(":", 1)[1])
+    published = {int(p.split(":")[0]): int(p.split(":")[1]) for p in SERVICES["kafka"]["ports"]}
+    advertised = SERVICES["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert f"HOST://localhost:{host_port}" in advertised
+    container_port = published[host_port]
+    assert f"HOST://:{container_port}" in SERVICES["kafka"]["environment"]["KAFKA_LISTENERS"]
+
+
+def test_dockerfile_copies_every_package_directory():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for directory in ("src", "ingest", "schemas", "streams", "consumers"):
+        assert f"COPY {directory} ./{directory}" in dockerfile
+        assert (ROOT / directory).is_dir()

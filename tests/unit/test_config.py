@@ -1,0 +1,92 @@
+"""Config loading: typed values, secrets from env/file/literal, errors that name the key and the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from hookstream.config import load_config
+from hookstream.errors import ConfigError
+
+BASE = '[sources.gh]\nprovider = "github"\nsecrets = ["literal-secret"]\n'
+
+
+def test_defaults_and_literal_secret(monkeypatch):
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    config = load_config(text=BASE)
+    assert config.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert config.kafka.raw_topic == "hookstream.raw" and config.kafka.partitions == 8
+    source = config.sources["gh"]
+    assert source.secrets == ("literal-secret",)
+    assert "literal-secret" not in repr(source)  # secrets never show in a repr or a log line
+    assert source.max_body_bytes == 1_048_576 and source.events == ("*",)
+
+
+def test_env_bootstrap_overrides(monkeypatch):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
+    assert load_config(text=BASE).kafka.bootstrap_servers == "kafka:9092"
+
+
+def test_secrets_from_env_and_file_relative_to_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("GH_SECRET", "from-env")
+    (tmp_path / "secret.txt").write_text("from-file\n")
+    path = tmp_path / "hookstream.toml"
+    path.write_text('[sources.gh]\nprovider = "github"\nsecrets = ["env:GH_SECRET", "file:secret.txt"]\n')
+    assert load_config(path).sources["gh"].secrets == ("from-env", "from-file")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[sources.gh]\nsecrets = ['s']\n", "sources.gh.provider: missing"),
+        (
+            "[sources.gh]\nprovider = 'gitbub'\nsecrets = ['s']\n",
+            "sources.gh.provider: unknown provider 'gitbub'",
+        ),
+        ("[sources.gh]\nprovider = 'github'\n", "sources.gh.secrets: at least one secret is required"),
+        (BASE + "max_body_bytes = 0\n", "sources.gh.max_body_bytes: must be at least 1"),
+        (
+            BASE + "allowed_ips = ['10.0.0.300/8']\n",
+            "sources.gh.allowed_ips: '10.0.0.300/8' is not an IP address or CIDR",
+        ),
+        (BASE + "tolerance = 5\n", "sources.gh.tolerance: unknown key"),
+        (
+            BASE + "ordering_key = 'data.id'\n",
+            'sources.gh.ordering_key: must be a JSON pointer ("/data/id") or "header:Name"',
+        ),
+        (BASE + "on_filtered = 'drop'\n", "sources.gh.on_filtered: must be one of accept, reject"),
+        ("[kafka]\npartitions = 'eight'\n", "kafka.partitions: expected an integer, got str 'eight'"),
+        (
+            "[kafka]\ncompression = 'brotli'\n",
+            "kafka.compression: must be one of none, gzip, lz4, zstd, snappy",
+        ),
+        ("[kafak]\n", "kafak: unknown key"),
+        (
+            "[sources.sw]\nprovider = 'standard'\nsecrets = ['whsec_not base64!']\n",
+            "sources.sw: secrets[0] is not a Standard Webhooks secret",
+        ),
+        ("not toml = = 1", "not valid TOML"),
+    ],
+)
+def test_errors_name_the_key_and_the_fix(text, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(text=text)
+    assert message in str(info.value)
+
+
+def test_missing_file_and_missing_env(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "nope.toml")
+    monkeypatch.delenv("HOOKSTREAM_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="pass --config FILE or set HOOKSTREAM_CONFIG"):
+        load_config(None)
+    (tmp_path / "c.toml").write_text('[sources.gh]\nprovider = "github"\nsecrets = ["file:missing.txt"]\n')
+    with pytest.raises(ConfigError, match="cannot read secret file"):
+        load_config(tmp_path / "c.toml")
+
+
+def test_example_config_loads():
+    from pathlib import Path
+
+    config = load_config(Path(__file__).resolve().parents[2] / "examples" / "dev.toml")
+    assert set(config.sources) >= {"stripe", "github"}
+    assert "audit" in config.consumers
