@@ -29,7 +29,14 @@ from starlette.routing import Route
 from hookstream.config import Config, IPNetwork, SourceConfig
 from hookstream.errors import PayloadError, PublishError, VerificationError
 from hookstream.ingest.metrics import IngestMetrics
-from hookstream.ingest.providers import Delivery, EventDescription, Headers, Provider, provider_class
+from hookstream.ingest.providers import (
+    Delivery,
+    EventDescription,
+    Handshake,
+    Headers,
+    Provider,
+    provider_class,
+)
 from hookstream.ingest.providers.base import content_hash_id, json_pointer, parse_payload
 from hookstream.ingest.publisher import Publisher
 from hookstream.schemas.envelope import RawEvent, encode_raw_event, ms_to_datetime, record_headers
@@ -46,6 +53,12 @@ CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-gitla
 def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """The one shape of every refusal."""
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def handshake_response(handshake: Handshake) -> Response:
+    if handshake.body is None:  # e.g. Discord webhook events: 204 and no body at all
+        return Response(status_code=handshake.status)
+    return JSONResponse(handshake.body, status_code=handshake.status)
 
 
 @dataclass
@@ -196,7 +209,7 @@ def create_app(
             return problem(400, "invalid_payload", str(exc))
         handshake = source.provider.handshake(delivery, payload)
         if handshake is not None and not handshake.publish:
-            return JSONResponse(handshake.body, status_code=handshake.status)
+            return handshake_response(handshake)
         description = describe(source, delivery, payload)
         if not accepts(c.events, description.event_type):
             metrics.filtered.labels(name, description.event_type).inc()
@@ -239,7 +252,7 @@ def create_app(
         metrics.publish_latency.observe(took)
         metrics.published.labels(name).inc()
         if handshake is not None:
-            return JSONResponse(handshake.body, status_code=handshake.status)
+            return handshake_response(handshake)
         return JSONResponse({"status": "accepted", "event_id": event.event_id, "ingest_id": event.ingest_id})
 
     async def healthz(request: Request) -> Response:

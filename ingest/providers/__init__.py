@@ -6,13 +6,24 @@ Adding a provider is one module plus its test vectors, then one line in ``_CLASS
 from __future__ import annotations
 
 from .base import Delivery, EventDescription, Handshake, Headers, Provider, Sample
+from .discord import Discord
 from .github import GitHub
+from .gitlab import GitLab
 from .hmac import GenericHmac
+from .intercom import Intercom
+from .linear import Linear
+from .mailgun import Mailgun
+from .paddle import Paddle
+from .pagerduty import PagerDuty
+from .sendgrid import SendGrid
 from .shopify import Shopify
 from .slack import Slack
+from .square import Square
 from .standard import StandardWebhooks, Svix
 from .stripe import Stripe
 from .twilio import Twilio
+from .typeform import Typeform
+from .zoom import Zoom
 
 _CLASSES: tuple[type[Provider], ...] = (
     Stripe,
@@ -23,6 +34,17 @@ _CLASSES: tuple[type[Provider], ...] = (
     StandardWebhooks,
     Svix,
     GenericHmac,
+    Square,
+    Paddle,
+    Linear,
+    Zoom,
+    Discord,
+    SendGrid,
+    Mailgun,
+    GitLab,
+    Intercom,
+    PagerDuty,
+    Typeform,
 )
 
 PROVIDERS: dict[str, type[Provider]] = {cls.name: cls for cls in _CLASSES}

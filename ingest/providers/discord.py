@@ -169,7 +169,9 @@ class Discord(Provider):
             )
         event_id = pick(payload, "/id") or ""
         type_number = pick(payload, "/type") or ""
-        kind = INTERACTION_TYPES.get(int(type_number), type_number) if type_number.isdigit() else type_number
+        kind = (
+            INTERACTION_TYPES.get(int(type_number), type_number) if type_number.isdecimal() else type_number
+        )
         command = pick(payload, "/data/name")
         if command and kind in ("APPLICATION_COMMAND", "APPLICATION_COMMAND_AUTOCOMPLETE"):
             kind = f"{kind}.{command}"
@@ -180,7 +182,7 @@ class Discord(Provider):
             event_id=event_id,
             event_type=kind,
             ordering_key=f"{guild}/{channel}" if guild or channel else (user or event_id),
-            created_at_ms=(int(event_id) >> 22) + DISCORD_EPOCH_MS if event_id.isdigit() else None,
+            created_at_ms=(int(event_id) >> 22) + DISCORD_EPOCH_MS if event_id.isdecimal() else None,
         )
 
     def sign(

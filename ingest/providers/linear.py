@@ -10,6 +10,7 @@ so rotation means configuring both secrets.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from hookstream.errors import VerificationError
@@ -37,10 +38,10 @@ def signed_timestamp_ms(body: bytes) -> int:
     """``webhookTimestamp`` from an already-verified body; MALFORMED when it is absent."""
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         payload = None
     value = payload.get("webhookTimestamp") if isinstance(payload, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise VerificationError(
             VerificationError.MALFORMED,
             "the signed body has no numeric webhookTimestamp (epoch ms), so its freshness cannot be checked",
@@ -72,7 +73,7 @@ class Linear(Provider):
         kind = pick(payload, "/type") or delivery.headers.get("Linear-Event", "")
         action = pick(payload, "/action")
         created = iso8601_ms(pick(payload, "/createdAt"))
-        if created is None and (ts := pick(payload, "/webhookTimestamp")) and ts.isdigit():
+        if created is None and (ts := pick(payload, "/webhookTimestamp")) and ts.isdecimal():
             created = int(ts)
         return EventDescription(
             event_id=delivery_id,

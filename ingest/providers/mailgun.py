@@ -55,7 +55,7 @@ def signature_block(delivery: Delivery) -> tuple[str, str, str]:
     else:
         try:
             payload = json.loads(delivery.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise VerificationError(
                 VerificationError.MISSING, "the body is not JSON, so it carries no Mailgun signature block"
             ) from None
@@ -73,7 +73,9 @@ def signature_block(delivery: Delivery) -> tuple[str, str, str]:
         if isinstance(value, int) and not isinstance(value, bool) and field == "timestamp":
             value = str(value)
         if not isinstance(value, str) or not value:
-            raise VerificationError(VerificationError.MALFORMED, f"{where}: {field} is missing or not a string")
+            raise VerificationError(
+                VerificationError.MALFORMED, f"{where}: {field} is missing or not a string"
+            )
         values.append(value)
     return values[0], values[1], values[2]
 
@@ -84,9 +86,7 @@ def signature_for(key: bytes, timestamp: str, token: str) -> str:
 
 class Mailgun(Provider):
     name = "mailgun"
-    summary = (
-        "Mailgun webhooks (HMAC-SHA256 hex of timestamp + token in the body; event-data is NOT signed)"
-    )
+    summary = "Mailgun webhooks (HMAC-SHA256 hex of timestamp + token in the body; event-data is NOT signed)"
     signature_headers = ()
     secret_format = "the HTTP webhook signing key (Sending > Webhooks), used verbatim"
     default_tolerance = 300
@@ -116,7 +116,7 @@ class Mailgun(Provider):
         created = pick(payload, "/event-data/timestamp")
         try:
             created_ms = int(float(created) * 1000) if created else None
-        except ValueError:
+        except (ValueError, OverflowError):
             created_ms = None
         return EventDescription(
             event_id=event_id,

@@ -56,7 +56,9 @@ def _load_key(text: str, *, private: bool) -> Any:
             else serialization.load_pem_public_key(data)
         )
     der = base64.b64decode(text, validate=True)
-    return serialization.load_der_private_key(der, None) if private else serialization.load_der_public_key(der)
+    return (
+        serialization.load_der_private_key(der, None) if private else serialization.load_der_public_key(der)
+    )
 
 
 def parse_public_key(text: str) -> ec.EllipticCurvePublicKey:
@@ -151,11 +153,12 @@ class SendGrid(Provider):
         names = sorted({str(e["event"]) for e in events if e.get("event")})
         first = events[0] if events else {}
         created = first.get("timestamp")
+        created_ms = int(created) * 1000 if type(created) is int else None
         return EventDescription(
             event_id=event_id,
             event_type=",".join(names),
             ordering_key=str(first.get("sg_message_id") or first.get("email") or event_id),
-            created_at_ms=int(created) * 1000 if isinstance(created, int) and not isinstance(created, bool) else None,
+            created_at_ms=created_ms,
         )
 
     def sign(

@@ -60,12 +60,14 @@ class Zoom(Provider):
 
     def _signed(self, delivery: Delivery) -> tuple[int, bytes, bytes]:
         signature = require_header(delivery, SIGNATURE)
-        ts = parse_unix_seconds(require_header(delivery, TIMESTAMP), TIMESTAMP)
+        ts_text = require_header(delivery, TIMESTAMP)
+        ts = parse_unix_seconds(ts_text, TIMESTAMP)
         version, sep, hexsig = signature.partition("=")
         if not sep or version != "v0":
             raise VerificationError(VerificationError.MALFORMED, f"{SIGNATURE} must look like v0=<hex>")
         candidate = decode_signature(hexsig, SIGNATURE, encoding="hex", size=32)
-        return ts, candidate, b"v0:" + str(ts).encode() + b":" + delivery.body
+        # The header text as sent is what Zoom signed, not a re-rendering of the parsed number.
+        return ts, candidate, b"v0:" + ts_text.encode() + b":" + delivery.body
 
     def verify(self, delivery: Delivery, now: float | None = None) -> int:
         ts, candidate, signed = self._signed(delivery)
@@ -94,7 +96,7 @@ class Zoom(Provider):
             event_type=pick(payload, "/event") or "",
             ordering_key=pick(payload, "/payload/object/id", "/payload/object/uuid", "/payload/account_id")
             or event_id,
-            created_at_ms=int(event_ts) if event_ts and event_ts.isdigit() else None,
+            created_at_ms=int(event_ts) if event_ts and event_ts.isdecimal() else None,
         )
 
     def sign(

@@ -231,13 +231,16 @@ def send(
     failures = 0
     with httpx.Client(timeout=30) as client:
         for _ in range(repeat):
-            sample = provider.sample(
-                event_type or provider.sample_event_type,
-                now=int(time.time()),
-                url=signed_url,
-                event_id=event_id,
-                resource_id=resource_id,
-            )
+            try:
+                sample = provider.sample(
+                    event_type or provider.sample_event_type,
+                    now=int(time.time()),
+                    url=signed_url,
+                    event_id=event_id,
+                    resource_id=resource_id,
+                )
+            except NotImplementedError as exc:
+                fail(f"cannot sign a {s.provider} sample for source {source!r}: {exc}")
             try:
                 response = client.post(target, content=sample.body, headers=sample.headers)
             except httpx.HTTPError as exc:
