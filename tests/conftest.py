@@ -41,9 +41,12 @@ def _session_local_kafka() -> Iterator[LocalKafka]:
         kafka.start()
     except LocalKafkaError as exc:
         kafka.close()
-        pytest.fail(f"the local Kafka broker could not start: {exc}", pytrace=False)
-    yield kafka
-    kafka.close()
+        failure = f"the local Kafka broker could not start: {exc}"
+    else:
+        yield kafka
+        kafka.close()
+        return
+    pytest.fail(failure, pytrace=False)  # outside `except`, so the report is just this message
 
 
 @pytest.fixture
@@ -58,7 +61,10 @@ def _ensure_running(kafka: LocalKafka) -> None:
     try:
         kafka.start()
     except LocalKafkaError as exc:
-        pytest.fail(f"the local Kafka broker could not be (re)started: {exc}", pytrace=False)
+        failure = f"the local Kafka broker could not be (re)started: {exc}"
+    else:
+        return
+    pytest.fail(failure, pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -82,8 +88,11 @@ def kafka_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
     try:
         kafka: LocalKafka = request.getfixturevalue("_session_local_kafka")  # shared with local_kafka
     except pytest.fail.Exception as exc:
-        pytest.fail("no Kafka broker for the tests: " + "; ".join([*reasons, str(exc)]), pytrace=False)
-    yield kafka.bootstrap_servers
+        reasons.append(str(exc))
+    else:
+        yield kafka.bootstrap_servers
+        return
+    pytest.fail("no Kafka broker for the tests: " + "; ".join(reasons), pytrace=False)
 
 
 def _docker_answers() -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import ctypes
 import fcntl
 import functools
 import os
@@ -501,6 +502,7 @@ class LocalKafka:
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
                 start_new_session=True,
+                preexec_fn=_die_with_parent_hook(),
             )
 
     def _await_ready(self, deadline: float, timeout: float) -> None:
@@ -540,6 +542,23 @@ class LocalKafka:
         except OSError:
             return "(no broker log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+def _die_with_parent_hook() -> Callable[[], None] | None:
+    """On Linux, a pre-exec hook so the broker gets SIGTERM when this process dies, even by SIGKILL.
+
+    A killed test run or CLI must not leave a broker holding its port. The kernel sends the signal
+    when the *thread* that started the child ends, so only a start from the main thread (which
+    outlives all others) asks for it.
+    """
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork: the hook only calls it
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+    return lambda: prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
