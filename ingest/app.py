@@ -19,11 +19,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from hookstream.config import Config, IPNetwork, SourceConfig
@@ -50,6 +51,15 @@ HOP_BY_HOP = {
 CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-gitlab-token"}
 
 
+class JSONResponse(Response):
+    """JSON rendered with orjson (the stdlib encoder shows up in the request profile)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """The one shape of every refusal."""
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
@@ -65,6 +75,11 @@ def handshake_response(handshake: Handshake) -> Response:
 class Source:
     config: SourceConfig
     provider: Provider
+
+    @property
+    def signs_url(self) -> bool:
+        """Twilio and Square sign the URL they called; building it costs, so only for them."""
+        return "public_url" in type(self.provider).options
 
 
 def _in_networks(address: str, networks: tuple[IPNetwork, ...]) -> bool:
@@ -128,7 +143,7 @@ def describe(source: Source, delivery: Delivery, payload: Any) -> EventDescripti
 
 
 def accepts(patterns: tuple[str, ...], event_type: str) -> bool:
-    return any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
+    return "*" in patterns or any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
 
 
 class BodyTooLarge(Exception):
@@ -174,7 +189,9 @@ def create_app(
     async def receive(request: Request) -> Response:
         name = request.path_params["source"]
         response = await handle(request, name)
-        metrics.requests.labels(name if name in sources else "_unknown", str(response.status_code)).inc()
+        metrics.child(
+            metrics.requests, name if name in sources else "_unknown", str(response.status_code)
+        ).inc()
         return response
 
     async def handle(request: Request, name: str) -> Response:
@@ -189,20 +206,22 @@ def create_app(
             body = await read_body(request, c.max_body_bytes)
         except BodyTooLarge:
             return problem(413, "body_too_large", f"body exceeds {c.max_body_bytes} bytes")
-        peer = request.client.host if request.client else ""
-        url = public_url(request, c, bool(trusted) and _in_networks(peer, trusted))
+        url = ""
+        if source.signs_url:
+            peer = request.client.host if request.client else ""
+            url = public_url(request, c, bool(trusted) and _in_networks(peer, trusted))
         delivery = Delivery.of(body, Headers(request.headers.items()), url=url)
         received_at = clock()
         try:
             matched = source.provider.verify(delivery, now=received_at)
         except VerificationError as exc:
-            metrics.verification_failures.labels(name, exc.code).inc()
+            metrics.child(metrics.verification_failures, name, exc.code).inc()
             log.info(
                 "refused delivery",
                 extra={"source": name, "reason": exc.code, "detail": exc.detail, "remote": remote},
             )
             return problem(401, exc.code, exc.detail)
-        metrics.secret_matched.labels(name, str(matched)).inc()
+        metrics.child(metrics.secret_matched, name, str(matched)).inc()
         try:
             payload = parse_payload(delivery)
         except PayloadError as exc:
@@ -212,7 +231,7 @@ def create_app(
             return handshake_response(handshake)
         description = describe(source, delivery, payload)
         if not accepts(c.events, description.event_type):
-            metrics.filtered.labels(name, description.event_type).inc()
+            metrics.child(metrics.filtered, name, description.event_type).inc()
             if c.on_filtered == "reject":
                 return problem(
                     400,
@@ -250,7 +269,7 @@ def create_app(
             )
             return problem(503, "kafka_unavailable", str(exc), headers={"Retry-After": retry_after})
         metrics.publish_latency.observe(took)
-        metrics.published.labels(name).inc()
+        metrics.child(metrics.published, name).inc()
         if handshake is not None:
             return handshake_response(handshake)
         return JSONResponse({"status": "accepted", "event_id": event.event_id, "ingest_id": event.ingest_id})

@@ -10,13 +10,14 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
+
+import orjson
 
 from hookstream.errors import PayloadError, VerificationError
 
@@ -140,8 +141,8 @@ def parse_payload(delivery: Delivery) -> Any:
             raise PayloadError(f"form body is not UTF-8: {exc}") from None
         return {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
     try:
-        return json.loads(delivery.body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return orjson.loads(delivery.body)
+    except orjson.JSONDecodeError as exc:
         raise PayloadError(f"body is not valid JSON: {exc}") from None
 
 

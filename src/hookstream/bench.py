@@ -130,7 +130,13 @@ async def _load(port: int, requests: list[tuple[bytes, dict[str, str]]], concurr
         async def worker(conn: _Connection) -> None:
             for request in timed:
                 t0 = time.perf_counter()
-                status = await conn.post(request)
+                try:
+                    status = await conn.post(request)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    status = 0  # the server closed the connection: count it, reconnect, go on
+                    conn.close()
+                    conn = await _Connection.open("127.0.0.1", port)
+                    connections.append(conn)
                 latencies.append(time.perf_counter() - t0)
                 statuses[status] = statuses.get(status, 0) + 1
 
