@@ -65,9 +65,18 @@ def test_secrets_from_env_and_file_relative_to_config(tmp_path, monkeypatch):
             "sources.sw: secrets[0] is not a Standard Webhooks secret",
         ),
         ("not toml = = 1", "not valid TOML"),
-        ("[sources.dc]\nprovider = 'discord'\nsecrets = ['abcd']\n", "sources.dc: secrets[0] is not a 32-byte hex Ed25519 public key: copy the PUBLIC KEY"),
-        ("[sources.sg]\nprovider = 'sendgrid'\nsecrets = ['nokey']\n", "sources.sg: secrets[0] is not a base64 DER P-256 public key: copy the Verification Key"),
-        ("[sources.pd]\nprovider = 'paddle'\nsecrets = ['sk_live_1']\n", "sources.pd: secrets[0] is not a Paddle notification secret"),
+        (
+            "[sources.dc]\nprovider = 'discord'\nsecrets = ['abcd']\n",
+            "sources.dc: secrets[0] is not a 32-byte hex Ed25519 public key: copy the PUBLIC KEY",
+        ),
+        (
+            "[sources.sg]\nprovider = 'sendgrid'\nsecrets = ['nokey']\n",
+            "sources.sg: secrets[0] is not a base64 DER P-256 public key: copy the Verification Key",
+        ),
+        (
+            "[sources.pd]\nprovider = 'paddle'\nsecrets = ['sk_live_1']\n",
+            "sources.pd: secrets[0] is not a Paddle notification secret",
+        ),
     ],
 )
 def test_errors_name_the_key_and_the_fix(text, message):
