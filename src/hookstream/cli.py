@@ -348,5 +348,15 @@ def bench_ingest(total: int, concurrency: int, bootstrap: str | None, linger_ms:
     progress(f"bench: wrote {out}")
 
 
+def _register_stage_commands() -> None:
+    """The streams and consumers stages bring their own commands; the CLI only lists them."""
+    from hookstream.consumers.commands import COMMANDS as consumer_commands
+
+    for command in consumer_commands:
+        main.add_command(command)
+
+
+_register_stage_commands()
+
 if __name__ == "__main__":
     main()

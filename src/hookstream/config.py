@@ -76,6 +76,14 @@ class StreamsConfig:
     store: str = "memory://"
     data_dir: str = ".hookstream/streams"
     web_port: int = 6066
+    web_bind: str = "127.0.0.1"
+    """Address the worker's web server (``/metrics``) binds to; "0.0.0.0" to let Prometheus scrape it."""
+    watermark_interval_ms: int = 200
+    """How often each worker tells the sequencer how far it has read the raw partitions it owns."""
+    watermark_lag_ms: int = 1000
+    """How long after its received_at a record may still land in the raw topic (ingest's publish latency)."""
+    session_timeout_ms: int = 30_000
+    """How long the broker waits for a silent (crashed) worker before its partitions move on."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,11 @@ class ConsumerConfig:
     backoff_initial_ms: int = 200
     backoff_max_ms: int = 30_000
     concurrency: int = 8
+    """Handlers running at once, across ordering keys (one key's events always run one by one)."""
+    typed: bool = False
+    """Decode each event's typed view (schemas/typed/) first; a payload that does not fit goes to the DLQ."""
+    drain_timeout_seconds: float = 30.0
+    """How long a stop or a rebalance waits for running handlers before cancelling them (they are redelivered)."""
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -292,6 +305,11 @@ def _parse_streams(r: _Reader) -> StreamsConfig:
         store=store,
         data_dir=r.get("data_dir", str, d.data_dir),
         web_port=r.positive_int("web_port", d.web_port),
+        web_bind=r.get("web_bind", str, d.web_bind),
+        watermark_interval_ms=r.positive_int("watermark_interval_ms", d.watermark_interval_ms, minimum=10),
+        watermark_lag_ms=r.positive_int("watermark_lag_ms", d.watermark_lag_ms, minimum=0),
+        # Brokers refuse less than group.min.session.timeout.ms (6 s by default).
+        session_timeout_ms=r.positive_int("session_timeout_ms", d.session_timeout_ms, minimum=1000),
     )
 
 
@@ -343,16 +361,37 @@ def _parse_source(name: str, r: _Reader, base_dir: Path | None) -> SourceConfig:
 
 
 def _parse_consumer(name: str, r: _Reader) -> ConsumerConfig:
+    from hookstream.consumers.patterns import PatternError, check_consumer_name, parse_pattern
+
     d = ConsumerConfig(name=name)
+    try:
+        check_consumer_name(name)
+    except ValueError as exc:
+        raise ConfigError(f"{r.where}: {exc}") from None
+    events = r.strings("events", d.events)
+    for i, pattern in enumerate(events):
+        try:
+            parse_pattern(pattern)
+        except PatternError as exc:
+            raise r.fail(f"events[{i}]", str(exc)) from None
     options = {k: v for k, v in r.table.items() if k not in CONSUMER_KEYS}
     return ConsumerConfig(
         name=name,
-        events=r.strings("events", d.events),
+        events=events,
         action=r.get("action", str, d.action),
         start=r.choice("start", ("earliest", "latest"), d.start),
         max_attempts=r.positive_int("max_attempts", d.max_attempts),
         backoff_initial_ms=r.positive_int("backoff_initial_ms", d.backoff_initial_ms, minimum=0),
         backoff_max_ms=r.positive_int("backoff_max_ms", d.backoff_max_ms, minimum=0),
         concurrency=r.positive_int("concurrency", d.concurrency),
+        typed=r.get("typed", bool, d.typed),
+        drain_timeout_seconds=_positive_seconds(r, "drain_timeout_seconds", d.drain_timeout_seconds),
         options=options,
     )
+
+
+def _positive_seconds(r: _Reader, key: str, default: float) -> float:
+    value = r.get(key, float, default)
+    if value <= 0:
+        raise r.fail(key, "must be greater than 0")
+    return value

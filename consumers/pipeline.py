@@ -1,0 +1,307 @@
+"""One consumer's work on one record: decode, filter, type, handle with retries, dead-letter.
+
+Shared by the live runtime, ``replay`` and ``dlq redrive``, so the three treat events alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from hookstream.config import KafkaConfig
+from hookstream.errors import PayloadError
+from hookstream.ingest.providers.base import Delivery, Headers, parse_payload
+from hookstream.schemas.envelope import RawEvent, decode_raw_event
+from hookstream.schemas.typed_events import TypedEventError, decode_typed, typed_view
+
+from .actions import Action
+from .backoff import backoff_seconds
+from .dlq import DeadLetter, dead_letter_of, dlq_topic
+from .errors import PermanentError
+from .events import Event, current_event
+from .kafka_admin import ensure_topic
+from .keyed import KeyedScheduler
+from .registry import ConsumerSpec
+
+log = logging.getLogger("hookstream.consumers")
+
+
+class Outcome(enum.Enum):
+    HANDLED = "handled"
+    DEAD_LETTERED = "dead-lettered"
+    INTERRUPTED = "interrupted"
+    """Stopped (or the partition was taken away) before it finished: it will be delivered again."""
+
+
+@dataclass
+class Work:
+    """A record on its way through the pipeline."""
+
+    record: Any
+    raw: RawEvent | None
+    error: Exception | None = None
+    """Set when the record cannot be an event at all (not a RawEvent): dead-lettered unhandled."""
+    delivery: str = "live"
+    abandon: asyncio.Event | None = None
+    """Set when the work should stop retrying (its partition was revoked)."""
+    tag: Any = field(default=None, repr=False)
+    """Whatever the caller needs back (the runtime keeps the partition's bookkeeping here)."""
+
+
+class DeadLetterWriter:
+    """Produces dead letters to ``hookstream.dlq.<consumer>`` and waits for Kafka's ack."""
+
+    def __init__(self, kafka: KafkaConfig, consumer: str) -> None:
+        self.kafka = kafka
+        self.topic = dlq_topic(consumer)
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        await ensure_topic(self.kafka, self.topic, partitions=1)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.kafka.bootstrap_servers,
+            client_id=f"{self.kafka.client_id}-dlq",
+            acks="all",
+            enable_idempotence=True,
+        )
+        await self._producer.start()
+
+    async def write(self, letter: DeadLetter) -> None:
+        """Keep trying until Kafka acknowledges: an event leaves the consumer only into the DLQ."""
+        assert self._producer is not None, "start() first"
+        delay = 0.5
+        while True:
+            try:
+                await self._producer.send_and_wait(
+                    self.topic, value=letter.value, key=letter.key, headers=letter.headers()
+                )
+                return
+            except KafkaError as exc:
+                log.warning(
+                    "cannot write to the DLQ yet; retrying",
+                    extra={"topic": self.topic, "error": str(exc), "retry_in_s": delay},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
+class Pipeline:
+    def __init__(
+        self,
+        spec: ConsumerSpec,
+        action: Action,
+        dead_letters: DeadLetterWriter,
+        stopping: asyncio.Event,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.spec = spec
+        self.settings = spec.settings
+        self.action = action
+        self.dead_letters = dead_letters
+        self.stopping = stopping
+        self.rng = rng or random.Random()
+        self.slots = asyncio.Semaphore(self.settings.concurrency)
+        self.counts = {outcome: 0 for outcome in Outcome}
+
+    def prepare(self, record: Any, delivery: str = "live") -> Work | None:
+        """The work for ``record``, or None when the consumer does not want the event."""
+        try:
+            raw = decode_raw_event(record.value)
+        except Exception as exc:  # any decoding failure means "not a RawEvent"
+            return Work(record, None, PermanentError(f"not a RawEvent envelope: {exc}"), delivery)
+        if not self.spec.filter.matches(raw.source, raw.event_type):
+            return None
+        return Work(record, raw, delivery=delivery)
+
+    def _event(self, work: Work) -> Event:
+        raw = work.raw
+        assert raw is not None
+        view = typed_view(raw.provider, raw.event_type) if self.settings.typed else None
+        try:
+            payload = parse_payload(
+                Delivery(body=raw.body, headers=Headers(raw.headers), content_type=raw.content_type)
+            )
+        except PayloadError:
+            if view is not None:
+                raise
+            payload = None
+        typed = decode_typed(raw.provider, raw.event_type, payload) if view is not None else None
+        return Event(
+            raw=raw,
+            payload=payload,
+            typed=typed,
+            consumer=self.settings.name,
+            topic=work.record.topic,
+            partition=work.record.partition,
+            offset=work.record.offset,
+            replay=work.delivery == "replay",
+        )
+
+    async def deliver(self, work: Work) -> Outcome:
+        outcome = await self._deliver(work)
+        self.counts[outcome] += 1
+        return outcome
+
+    async def _deliver(self, work: Work) -> Outcome:
+        if work.error is not None:
+            await self._dead_letter(work, work.error, attempts=1, permanent=True)
+            return Outcome.DEAD_LETTERED
+        try:
+            base = self._event(work)
+        except (TypedEventError, PayloadError) as exc:
+            await self._dead_letter(work, exc, attempts=1, permanent=True)
+            return Outcome.DEAD_LETTERED
+        last: Exception | None = None
+        attempts = self.settings.max_attempts
+        for attempt in range(1, attempts + 1):
+            event = replace(base, attempt=attempt)
+            token = current_event.set(event)
+            try:
+                async with self.slots:
+                    await self.action(event)
+                return Outcome.HANDLED
+            except PermanentError as exc:
+                await self._dead_letter(work, exc, attempts=attempt, permanent=True)
+                return Outcome.DEAD_LETTERED
+            except Exception as exc:  # any other failure is worth another try
+                last = exc
+            finally:
+                current_event.reset(token)
+            if attempt == attempts:
+                break
+            delay = backoff_seconds(
+                attempt, self.settings.backoff_initial_ms, self.settings.backoff_max_ms, self.rng
+            )
+            log.warning(
+                "handler failed; retrying",
+                extra={
+                    "consumer": self.settings.name,
+                    "event_id": base.id,
+                    "attempt": attempt,
+                    "of": attempts,
+                    "error": f"{type(last).__name__}: {last}",
+                    "retry_in_s": round(delay, 3),
+                },
+            )
+            if not await self._pause(delay, work):
+                return Outcome.INTERRUPTED
+        assert last is not None
+        await self._dead_letter(work, last, attempts=attempts, permanent=False)
+        return Outcome.DEAD_LETTERED
+
+    async def _pause(self, seconds: float, work: Work) -> bool:
+        """Sleep before a retry; False if a stop (or losing the partition) cut it short."""
+        waiters = [asyncio.ensure_future(self.stopping.wait())]
+        if work.abandon is not None:
+            waiters.append(asyncio.ensure_future(work.abandon.wait()))
+        try:
+            done, _ = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*waiters, return_exceptions=True)
+        return not done
+
+    async def _dead_letter(self, work: Work, error: Exception, *, attempts: int, permanent: bool) -> None:
+        letter = dead_letter_of(
+            work.record,
+            consumer=self.settings.name,
+            error=error,
+            attempts=attempts,
+            permanent=permanent,
+            event_id=work.raw.event_id if work.raw else "",
+            delivery=work.delivery,
+        )
+        log.error(
+            "event dead-lettered",
+            extra={
+                "consumer": self.settings.name,
+                "event_id": letter.event_id,
+                "attempts": attempts,
+                "error": letter.error,
+                "dlq": self.dead_letters.topic,
+            },
+        )
+        await self.dead_letters.write(letter)
+
+
+class OneShot:
+    """A pipeline run over a bounded set of records (replay, redrive): per-key order, bounded
+    concurrency and backpressure as in the live consumer, without a consumer group."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        stopping: asyncio.Event,
+        on_done: Callable[[Work, Outcome], None] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.stopping = stopping
+        self.on_done = on_done
+        self.scheduler: KeyedScheduler[tuple[int, bytes | None], Work] = KeyedScheduler(
+            self._process, name=pipeline.settings.name
+        )
+        self.max_pending = max(200, 64 * pipeline.settings.concurrency)
+
+    async def submit(self, work: Work) -> None:
+        while self.scheduler.pending >= self.max_pending and not self.stopping.is_set():
+            await self.scheduler.wait_changed(0.5)
+        self.scheduler.submit((work.record.partition, work.record.key), work)
+
+    async def _process(self, work: Work) -> None:
+        outcome = await self.pipeline.deliver(work)
+        if self.on_done is not None:
+            self.on_done(work, outcome)
+
+    async def finish(self) -> None:
+        """Wait for everything submitted; on a stop, for what runs (bounded), dropping the rest."""
+        joined = asyncio.ensure_future(self.scheduler.join())
+        stopped = asyncio.ensure_future(self.stopping.wait())
+        await asyncio.wait([joined, stopped], return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not joined.done():
+            joined.cancel()
+            await self.scheduler.settle(lambda key: True, self.pipeline.settings.drain_timeout_seconds)
+        if self.scheduler.failure is not None:
+            raise RuntimeError("internal error in event handling") from self.scheduler.failure
+
+
+@contextlib.asynccontextmanager
+async def one_shot(
+    kafka: KafkaConfig,
+    spec: ConsumerSpec,
+    stopping: asyncio.Event,
+    on_done: Callable[[Work, Outcome], None] | None = None,
+) -> AsyncIterator[OneShot]:
+    """The consumer's action and DLQ, opened for a bounded run and closed after it."""
+    action = spec.make_action()
+    dead_letters = DeadLetterWriter(kafka, spec.name)
+    await action.open()
+    try:
+        await dead_letters.start()
+        run = OneShot(Pipeline(spec, action, dead_letters, stopping), stopping, on_done)
+        try:
+            yield run
+        except BaseException:
+            await run.scheduler.settle(lambda key: True, 0)
+            raise
+        await run.finish()
+    finally:
+        await dead_letters.stop()
+        await action.close()

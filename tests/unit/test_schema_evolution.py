@@ -1,0 +1,152 @@
+"""Schema evolution: the current envelope and typed schemas read data written by their earlier
+versions (backward), and those versions read data written by the current ones (forward).
+
+Earlier versions live in schemas/history/ as <name>.v<N>.avsc; a schema change that adds a
+field without a default, or removes one the old readers need, fails here.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import fastavro
+import pytest
+
+from hookstream.schemas.envelope import SCHEMA_DIR, RawEvent, decode_raw_event, encode_raw_event, load_schema
+from hookstream.schemas.typed_events import TYPED_DIR, decode_typed, load_typed_schema
+
+SCHEMAS = SCHEMA_DIR
+HISTORY = SCHEMAS / "history"
+
+
+def parsed(path: Path) -> dict:
+    return fastavro.parse_schema(json.loads(path.read_text()))
+
+
+def write(schema: dict, datum: dict) -> bytes:
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, schema, datum)
+    return buf.getvalue()
+
+
+def read(data: bytes, writer: dict, reader: dict) -> dict:
+    return fastavro.schemaless_reader(io.BytesIO(data), writer, reader)
+
+
+def current_of(history_file: Path) -> Path:
+    name = history_file.name.split(".v")[0]
+    top = SCHEMAS / f"{name}.avsc"
+    return top if top.exists() else TYPED_DIR / f"{name}.avsc"
+
+
+ENVELOPE_V1 = HISTORY / "raw_event.v1.avsc"
+
+
+def v1_event() -> dict:
+    return {
+        "schema_version": 1,
+        "ingest_id": "ing_1",
+        "event_id": "evt_1",
+        "source": "stripe",
+        "provider": "stripe",
+        "event_type": "payment_intent.succeeded",
+        "ordering_key": "pi_1",
+        "received_at": datetime(2024, 7, 1, 12, 0, tzinfo=UTC),
+        "created_at": None,
+        "remote_addr": "203.0.113.9",
+        "headers": {"content-type": "application/json"},
+        "content_type": "application/json",
+        "body": b'{"id":"evt_1"}',
+        "verified": True,
+    }
+
+
+def test_the_current_envelope_reads_what_version_1_wrote():
+    data = write(parsed(ENVELOPE_V1), v1_event())
+    event = decode_raw_event(data, writer_schema=parsed(ENVELOPE_V1))
+    assert (event.event_id, event.body, event.received_at) == (
+        "evt_1",
+        b'{"id":"evt_1"}',
+        v1_event()["received_at"],
+    )
+    assert event.late is False and event.matched_secret == 0  # the defaults of the added fields
+
+
+def test_version_1_readers_read_what_the_current_envelope_writes():
+    event = RawEvent(
+        **{k: v for k, v in v1_event().items() if k != "schema_version"}, matched_secret=1, late=True
+    )
+    old = read(encode_raw_event(event), load_schema("raw_event"), parsed(ENVELOPE_V1))
+    assert old == v1_event()  # the new fields are skipped, everything else is as written
+
+
+PI_V1 = HISTORY / "stripe_payment_intent.v1.avsc"
+
+
+def test_the_current_payment_intent_view_and_its_version_1_read_each_other():
+    current = load_typed_schema("stripe_payment_intent")
+    payload = {
+        "id": "evt_1",
+        "type": "payment_intent.succeeded",
+        "created": 1719835200,
+        "data": {
+            "object": {
+                "id": "pi_1",
+                "amount": 2000,
+                "amount_received": 2000,
+                "currency": "usd",
+                "status": "succeeded",
+                "metadata": {"order_id": "6735"},
+            }
+        },
+    }
+    new_datum = decode_typed("stripe", "payment_intent.succeeded", payload).to_dict()
+    # Forward: an old reader reads new data, without the fields it does not know.
+    old_view = read(write(current, new_datum), current, parsed(PI_V1))
+    assert old_view["data"]["object"]["amount"] == 2000
+    assert (
+        "metadata" not in old_view["data"]["object"] and "amount_received" not in old_view["data"]["object"]
+    )
+    # Backward: a new reader reads old data, with the added fields at their defaults.
+    old_datum = {k: v for k, v in new_datum.items()}
+    old_datum["data"] = {
+        "object": {
+            k: v for k, v in new_datum["data"]["object"].items() if k not in ("metadata", "amount_received")
+        }
+    }
+    new_view = read(write(parsed(PI_V1), old_datum), parsed(PI_V1), current)
+    assert (
+        new_view["data"]["object"]["metadata"] == {} and new_view["data"]["object"]["amount_received"] is None
+    )
+    assert new_view["data"]["object"]["amount"] == 2000
+
+
+def fields(schema: dict, prefix: str = "") -> dict[str, dict]:
+    """Every record field, by dotted path, through nested records and [null, record] unions."""
+    out: dict[str, dict] = {}
+    kind = schema if isinstance(schema, dict) else {}
+    if kind.get("type") == "record":
+        for field in kind["fields"]:
+            path = f"{prefix}{field['name']}"
+            out[path] = field
+            types = field["type"] if isinstance(field["type"], list) else [field["type"]]
+            for t in types:
+                out.update(fields(t, f"{path}."))
+    return out
+
+
+@pytest.mark.parametrize("old_file", sorted(HISTORY.glob("*.avsc")), ids=lambda p: p.name)
+def test_every_field_added_or_removed_since_an_old_version_has_a_default(old_file):
+    old = fields(fastavro.schema.expand_schema(json.loads(old_file.read_text())))
+    new = fields(fastavro.schema.expand_schema(json.loads(current_of(old_file).read_text())))
+    added = [
+        path
+        for path in new.keys() - old.keys()
+        if "default" not in new[path] and path.rsplit(".", 1)[0] not in new.keys() - old.keys()
+    ]
+    removed = [path for path in old.keys() - new.keys() if "default" not in old[path]]
+    assert not added, f"{current_of(old_file).name}: fields added without a default break old data: {added}"
+    assert not removed, f"{old_file.name}: fields removed that old readers require: {removed}"
