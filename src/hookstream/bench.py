@@ -116,19 +116,29 @@ def _encode(path: str, port: int, body: bytes, headers: dict[str, str]) -> bytes
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _load(port: int, requests: list[tuple[bytes, dict[str, str]]], concurrency: int) -> dict[str, Any]:
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to report CPU per request."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _load(
+    port: int,
+    requests: list[tuple[bytes, dict[str, str]]],
+    concurrency: int,
+    warmup: int,
+    cpu_pids: dict[str, int] | None = None,
+) -> dict[str, Any]:
     raw = [_encode("/webhooks/gh", port, body, headers) for body, headers in requests]
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    warmup, timed = raw[: min(concurrency, 50)], iter(raw[min(concurrency, 50) :])
     connections = [await _Connection.open("127.0.0.1", port) for _ in range(concurrency)]
-    try:
-        # Warm up (connections, the producer's metadata) before timing.
-        for request in warmup:
-            await connections[0].post(request)
+
+    async def run(batch: list[bytes], record: bool) -> None:
+        todo = iter(batch)
 
         async def worker(conn: _Connection) -> None:
-            for request in timed:
+            for request in todo:
                 t0 = time.perf_counter()
                 try:
                     status = await conn.post(request)
@@ -137,12 +147,21 @@ async def _load(port: int, requests: list[tuple[bytes, dict[str, str]]], concurr
                     conn.close()
                     conn = await _Connection.open("127.0.0.1", port)
                     connections.append(conn)
-                latencies.append(time.perf_counter() - t0)
-                statuses[status] = statuses.get(status, 0) + 1
+                if record:
+                    latencies.append(time.perf_counter() - t0)
+                    statuses[status] = statuses.get(status, 0) + 1
 
+        await asyncio.gather(*(worker(c) for c in list(connections)))
+
+    try:
+        # Warm up under the same load, untimed: connections, JITs (the broker's too), caches.
+        await run(raw[:warmup], record=False)
+        pids = cpu_pids or {}
+        cpu_before = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
         started = time.perf_counter()
-        await asyncio.gather(*(worker(c) for c in connections))
+        await run(raw[warmup:], record=True)
         elapsed = time.perf_counter() - started
+        cpu_used = {name: process_cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
     finally:
         for c in connections:
             c.close()
@@ -155,6 +174,7 @@ async def _load(port: int, requests: list[tuple[bytes, dict[str, str]]], concurr
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(latencies[min(n - 1, int(n * 0.99))] * 1000, 2),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        **{f"{name}_cpu_us_per_request": round(used / n * 1e6, 1) for name, used in cpu_used.items()},
     }
 
 
@@ -173,7 +193,13 @@ def _wait_http(port: int, path: str, deadline: float, child: subprocess.Popen[by
 
 
 def _measure(
-    kind: str, config_path: str, total: int, concurrency: int, progress: Callable[[str], None]
+    kind: str,
+    config_path: str,
+    total: int,
+    concurrency: int,
+    warmup: int,
+    progress: Callable[[str], None],
+    broker_pid: int | None,
 ) -> dict[str, Any]:
     port = _free_port()
     child = subprocess.Popen(
@@ -186,8 +212,9 @@ def _measure(
     )
     try:
         _wait_http(port, "/readyz" if kind == "ingest" else "/", time.monotonic() + 120, child)
-        progress(f"bench: {kind}: {total} requests, {concurrency} concurrent…")
-        return asyncio.run(_load(port, _requests(total), concurrency))
+        progress(f"bench: {kind}: {warmup} warm-up + {total} timed requests, {concurrency} concurrent…")
+        pids = {"server": child.pid} | ({"broker": broker_pid} if broker_pid else {})
+        return asyncio.run(_load(port, _requests(total + warmup), concurrency, warmup, pids))
     finally:
         child.terminate()
         child.wait(30)
@@ -200,14 +227,16 @@ def run_ingest_bench(
     bootstrap: str | None,
     progress: Callable[[str], None],
     linger_ms: int = 5,
+    warmup: int = 2000,
 ) -> dict[str, Any]:
     from hookstream.local_kafka import LocalKafka
 
     broker = None
     if not bootstrap:
         progress("bench: starting the local Kafka broker…")
-        broker = LocalKafka(progress=progress)
+        broker = LocalKafka(progress=progress, full_jit=True)
         bootstrap = broker.start()
+    broker_pid = broker.pid if broker else None
     try:
         with tempfile.TemporaryDirectory() as tmp:
             config_path = str(Path(tmp) / "bench.toml")
@@ -216,8 +245,8 @@ def run_ingest_bench(
                 f'[sources.gh]\nprovider = "github"\nsecrets = ["{SECRET}"]\n'
             )
             os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None) if broker else None
-            noop = _measure("noop", config_path, total, concurrency, progress)
-            ingest = _measure("ingest", config_path, total, concurrency, progress)
+            noop = _measure("noop", config_path, total, concurrency, warmup, progress, broker_pid)
+            ingest = _measure("ingest", config_path, total, concurrency, warmup, progress, broker_pid)
     finally:
         if broker is not None:
             broker.stop()
