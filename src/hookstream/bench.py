@@ -24,7 +24,13 @@ from typing import Any
 
 import httpx
 
+from hookstream.errors import HookstreamError
+
 SECRET = "bench-secret"
+
+
+class BenchError(HookstreamError):
+    """A benchmark could not run; the CLI shows it as one line."""
 
 
 def _free_port() -> int:
@@ -181,7 +187,7 @@ async def _load(
 def _wait_http(port: int, path: str, deadline: float, child: subprocess.Popen[bytes]) -> None:
     while time.monotonic() < deadline:
         if child.poll() is not None:
-            raise RuntimeError(f"bench server exited with {child.returncode}")
+            raise BenchError(f"bench server exited with {child.returncode}")
         try:
             r = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1)
             if r.status_code < 500 or path == "/":
@@ -189,7 +195,7 @@ def _wait_http(port: int, path: str, deadline: float, child: subprocess.Popen[by
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise RuntimeError("bench server did not become ready")
+    raise BenchError("bench server did not become ready")
 
 
 def _measure(
@@ -220,6 +226,25 @@ def _measure(
         child.wait(30)
 
 
+def _start_broker(bootstrap: str | None, progress: Callable[[str], None]) -> tuple[Any, str]:
+    """``(broker, bootstrap)``: the given cluster (broker None), else a local broker started here."""
+    from hookstream.local_kafka import LocalKafka
+
+    if bootstrap:
+        return None, bootstrap
+    progress("bench: starting the local Kafka broker…")
+    broker = LocalKafka(progress=progress, full_jit=True)
+    return broker, broker.start()
+
+
+def _header(name: str) -> dict[str, Any]:
+    return {
+        "benchmark": name,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+    }
+
+
 def run_ingest_bench(
     *,
     total: int,
@@ -229,13 +254,7 @@ def run_ingest_bench(
     linger_ms: int = 5,
     warmup: int = 2000,
 ) -> dict[str, Any]:
-    from hookstream.local_kafka import LocalKafka
-
-    broker = None
-    if not bootstrap:
-        progress("bench: starting the local Kafka broker…")
-        broker = LocalKafka(progress=progress, full_jit=True)
-        bootstrap = broker.start()
+    broker, bootstrap = _start_broker(bootstrap, progress)
     broker_pid = broker.pid if broker else None
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -251,9 +270,7 @@ def run_ingest_bench(
         if broker is not None:
             broker.stop()
     return {
-        "benchmark": "ingest",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        **_header("ingest"),
         "load": {
             "requests": total,
             "concurrency": concurrency,
@@ -263,4 +280,199 @@ def run_ingest_bench(
         "noop": noop,
         "ingest": ingest,
         "ratio_ingest_to_noop": round(ingest["req_per_s"] / noop["req_per_s"], 3),
+    }
+
+
+# -- end to end ---------------------------------------------------------------------------------
+def run_e2e_bench(
+    *, rate: int, seconds: float, bootstrap: str | None, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """Latency from ingest's 2xx to a consumer's handler, through the real streams worker, at a fixed rate.
+
+    Ingest and the streams worker run as child processes with the default settings (only the
+    topic names are unique to the run); the consumer runs here with a handler that notes when
+    each event arrived.
+    """
+    broker, bootstrap = _start_broker(bootstrap, progress)
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            suffix = uuid.uuid4().hex[:8]
+            port = _free_port()
+            config_path = str(Path(tmp) / "bench.toml")
+            Path(config_path).write_text(
+                f'[kafka]\nbootstrap_servers = "{bootstrap}"\nraw_topic = "bench.raw.{suffix}"\n'
+                f'events_topic = "bench.events.{suffix}"\n'
+                f"[ingest]\nport = {port}\n"
+                f'[streams]\napp_id = "bench-streams-{suffix}"\ndata_dir = "{tmp}/streams"\nweb_port = {_free_port()}\n'
+                f'[sources.gh]\nprovider = "github"\nsecrets = ["{SECRET}"]\n'
+            )
+            env = dict(os.environ)
+            env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+            ingest = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    f"from hookstream.bench import _serve; _serve('ingest', {port}, {config_path!r})",
+                ],
+                env=env,
+            )
+            children.append(ingest)
+            _wait_http(port, "/readyz", time.monotonic() + 120, ingest)
+            progress("bench: starting the streams worker…")
+            streams_log_path = Path(tmp) / "streams.log"
+            streams_log = streams_log_path.open("wb")
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "hookstream.streams", "--config", config_path],
+                    env=env,
+                    stdout=streams_log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            from hookstream.config import load_config
+
+            config = load_config(config_path)
+            try:
+                result = asyncio.run(_e2e(config, port, rate, seconds, progress))
+            except BenchError as exc:
+                tail = streams_log_path.read_text(errors="replace").splitlines()[-15:]
+                raise BenchError(f"{exc}; last lines of the streams worker:\n" + "\n".join(tail)) from None
+    finally:
+        for child in reversed(children):
+            child.terminate()
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if broker is not None:
+            broker.stop()
+    return {
+        **_header("e2e"),
+        **result,
+    }
+
+
+async def _e2e(
+    config: Any, port: int, rate: int, seconds: float, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    from hookstream.config import ConsumerConfig
+    from hookstream.consumers.actions import FunctionAction
+    from hookstream.consumers.events import Event
+    from hookstream.consumers.patterns import EventFilter
+    from hookstream.consumers.registry import ConsumerSpec
+    from hookstream.consumers.runtime import ConsumerRuntime
+    from hookstream.ingest.providers import provider_class
+
+    github = provider_class("github")([SECRET])
+    acked: dict[str, float] = {}
+    handled: dict[str, float] = {}
+    late = 0
+
+    async def handler(event: Event) -> None:
+        nonlocal late
+        handled.setdefault(event.id, time.time())
+        late += event.late
+
+    settings = ConsumerConfig(name=f"bench-e2e-{uuid.uuid4().hex[:6]}", start="earliest")
+    spec = ConsumerSpec(settings, EventFilter.of(["*"]), lambda: FunctionAction(handler, "bench"), "bench")
+    stopping = asyncio.Event()
+    runtime = ConsumerRuntime(config.kafka, spec, stopping=stopping, progress=progress)
+    consumer_task = asyncio.create_task(runtime.run())
+    connection = await _Connection.open("127.0.0.1", port)
+    run = uuid.uuid4().hex[:8]
+
+    def request(name: str, n: int) -> bytes:
+        body = json.dumps({"n": n, "repository": {"full_name": f"acme/repo-{n % 20}"}}).encode()
+        headers = github.sign(body, timestamp=0) | {"X-GitHub-Event": "push", "X-GitHub-Delivery": name}
+        return _encode("/webhooks/gh", port, body, headers)
+
+    try:
+        progress("bench: waiting for the first event to get through (worker start, rebalance)…")
+        deadline = time.monotonic() + 180
+        n = 0
+        while not handled:
+            if time.monotonic() > deadline:
+                raise BenchError("no event reached the consumer in 180 s")
+            if consumer_task.done():
+                consumer_task.result()
+            await connection.post(request(f"{run}-warm-{n}", n))
+            n += 1
+            await asyncio.sleep(0.5)
+        total = int(rate * seconds)
+        progress(f"bench: {total} events at {rate}/s through ingest → streams → consumer…")
+        connections = [await _Connection.open("127.0.0.1", port) for _ in range(16)]
+        statuses: dict[int, int] = {}
+
+        async def send(i: int) -> None:
+            name = f"{run}-{i}"
+            conn = connections[i % len(connections)]
+            async with locks[i % len(connections)]:
+                status = await conn.post(request(name, i))
+            statuses[status] = statuses.get(status, 0) + 1
+            if status == 200:
+                acked[name] = time.time()
+
+        locks = [asyncio.Lock() for _ in connections]
+        started = time.monotonic()
+        tasks = []
+        for i in range(total):
+            delay = started + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(send(i)))
+        await asyncio.gather(*tasks)
+        sent_for = time.monotonic() - started
+        deadline = time.monotonic() + 60
+        while any(name not in handled for name in acked) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        for conn in connections:
+            conn.close()
+    finally:
+        connection.close()
+        stopping.set()
+        await consumer_task
+    latencies = sorted((handled[name] - t) * 1000 for name, t in acked.items() if name in handled)
+    missing = sum(1 for name in acked if name not in handled)
+    count = len(latencies)
+    return {
+        "rate_target": rate,
+        "rate_achieved": round(total / sent_for, 1),
+        "events_acknowledged": len(acked),
+        "events_handled": count,
+        "missing": missing,
+        "late": late,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "latency_2xx_to_handler_ms": {
+            "p50": round(statistics.median(latencies), 1) if latencies else None,
+            "p99": round(latencies[min(count - 1, int(count * 0.99))], 1) if latencies else None,
+            "max": round(latencies[-1], 1) if latencies else None,
+        },
+    }
+
+
+# -- dedupe throughput ----------------------------------------------------------------------------
+def run_dedupe_bench(
+    *, n: int, partitions: int, duplicate_every: int, bootstrap: str | None, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """Events per second one streams worker dedupes from a backlog (see ``streams.bench``)."""
+    from hookstream.streams.bench import measure_dedupe_throughput
+
+    broker, bootstrap = _start_broker(bootstrap, progress)
+    try:
+        progress(f"bench: {n} raw records (one in {duplicate_every} a duplicate) through one streams worker…")
+        try:
+            result = asyncio.run(
+                measure_dedupe_throughput(
+                    bootstrap, n, partitions=partitions, duplicate_every=duplicate_every
+                )
+            )
+        except TimeoutError as exc:
+            raise BenchError(str(exc)) from None
+    finally:
+        if broker is not None:
+            broker.stop()
+    return {
+        **_header("dedupe"),
+        **result,
     }

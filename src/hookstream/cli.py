@@ -20,7 +20,7 @@ from hookstream.errors import HookstreamError
 F = TypeVar("F", bound=Callable[..., Any])
 
 # The parts `hookstream dev` runs by default.
-DEV_PARTS = ["ingest"]
+DEV_PARTS = ["ingest", "streams", "consumers"]
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -316,12 +316,31 @@ def bench() -> None:
     """Benchmarks that write comparable numbers (JSON) to bench-results/."""
 
 
+bench_bootstrap_option = click.option(
+    "--bootstrap", envvar="KAFKA_BOOTSTRAP_SERVERS", help="Use this Kafka (default: start the local broker)."
+)
+
+
+def bench_out_option(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--out",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=Path(f"bench-results/{name}.json"),
+        show_default=True,
+    )
+
+
+def _write_bench(result: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    click.echo(json.dumps(result, indent=2))
+    progress(f"bench: wrote {out}")
+
+
 @bench.command("ingest")
 @click.option("--requests", "total", default=3000, show_default=True, type=click.IntRange(min=100))
 @click.option("--concurrency", default=64, show_default=True, type=click.IntRange(1, 1024))
-@click.option(
-    "--bootstrap", envvar="KAFKA_BOOTSTRAP_SERVERS", help="Use this Kafka (default: start the local broker)."
-)
+@bench_bootstrap_option
 @click.option(
     "--linger-ms",
     default=5,
@@ -329,12 +348,7 @@ def bench() -> None:
     type=click.IntRange(0, 1000),
     help="Producer linger for the ingest run.",
 )
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("bench-results/ingest.json"),
-    show_default=True,
-)
+@bench_out_option("ingest")
 def bench_ingest(total: int, concurrency: int, bootstrap: str | None, linger_ms: int, out: Path) -> None:
     """No-op Starlette endpoint vs real ingest (verify + durable publish), same server and load."""
     from hookstream.bench import run_ingest_bench
@@ -342,17 +356,52 @@ def bench_ingest(total: int, concurrency: int, bootstrap: str | None, linger_ms:
     result = run_ingest_bench(
         total=total, concurrency=concurrency, bootstrap=bootstrap, progress=progress, linger_ms=linger_ms
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    click.echo(json.dumps(result, indent=2))
-    progress(f"bench: wrote {out}")
+    _write_bench(result, out)
+
+
+@bench.command("e2e")
+@click.option(
+    "--rate", default=200, show_default=True, type=click.IntRange(1, 5000), help="Requests per second."
+)
+@click.option("--seconds", default=15.0, show_default=True, type=click.FloatRange(1, 600))
+@bench_bootstrap_option
+@bench_out_option("e2e")
+def bench_e2e(rate: int, seconds: float, bootstrap: str | None, out: Path) -> None:
+    """Latency from ingest's 2xx to a consumer's handler through the streams worker, at a fixed rate."""
+    from hookstream.bench import run_e2e_bench
+
+    result = run_e2e_bench(rate=rate, seconds=seconds, bootstrap=bootstrap, progress=progress)
+    _write_bench(result, out)
+
+
+@bench.command("dedupe")
+@click.option("--events", "n", default=20000, show_default=True, type=click.IntRange(100, 10_000_000))
+@click.option("--partitions", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--duplicate-every",
+    default=10,
+    show_default=True,
+    type=click.IntRange(2, 1000),
+    help="One raw record in this many repeats an earlier event id.",
+)
+@bench_bootstrap_option
+@bench_out_option("dedupe")
+def bench_dedupe(n: int, partitions: int, duplicate_every: int, bootstrap: str | None, out: Path) -> None:
+    """Events per second one streams worker dedupes (and sequences) from a backlog of raw records."""
+    from hookstream.bench import run_dedupe_bench
+
+    result = run_dedupe_bench(
+        n=n, partitions=partitions, duplicate_every=duplicate_every, bootstrap=bootstrap, progress=progress
+    )
+    _write_bench(result, out)
 
 
 def _register_stage_commands() -> None:
     """The streams and consumers stages bring their own commands; the CLI only lists them."""
     from hookstream.consumers.commands import COMMANDS as consumer_commands
+    from hookstream.streams.command import streams
 
-    for command in consumer_commands:
+    for command in (streams, *consumer_commands):
         main.add_command(command)
 
 

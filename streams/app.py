@@ -1,0 +1,197 @@
+"""The streams topology, top to bottom.
+
+    raw topic            key = event id, N partitions (written by ingest)
+      │  dedupe          windowed table "seen" (co-partitioned, N); first sightings only
+      ▼
+    <app_id>-by-ordering-key      key = ordering key, N partitions; plus watermark records
+      │  sequence        windowed table "sequencer" (co-partitioned, N); per-key order
+      ▼
+    events topic         key = ordering key; value = the RawEvent envelope (late flag set by us)
+
+Delivery is at-least-once: every produce is acknowledged before the source offset may be
+committed, duplicates are dropped by the tables where they can be recognised, and consumers
+dedupe by event id for the rest. faust's ``exactly_once`` is not used (faust #177, #323, #440,
+#517). Both agents run with ``concurrency=1`` (faust #606), batch with ``batching.Batches``
+(faust's ``noack_take`` can drop a record at a batch boundary) and acknowledge their messages
+themselves: dedupe after a batch is forwarded and marked, sequence in offset order once each
+message is released or dropped (see ``acks``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.types import EventT
+from prometheus_client import generate_latest
+
+from hookstream.config import Config
+from hookstream.streams.batching import Batches
+from hookstream.streams.dedupe import Deduper
+from hookstream.streams.metrics import StreamsMetrics
+from hookstream.streams.offsets import OffsetsProbe
+from hookstream.streams.stages import DedupeStage, SequenceStage
+from hookstream.streams.tables import AwaitableChangelogTable, TableKeyStates, TableSeenIds
+from hookstream.streams.topics import repartition_topic
+from hookstream.streams.watermark import RawProgress
+
+log = logging.getLogger("hookstream.streams")
+
+DEDUPE_BATCH = 500
+"""Most raw records handled (and their forwards awaited) together."""
+SEQUENCE_BATCH = 1000
+"""Most repartition records offered before one release (one changelog wait, one send wait)."""
+BATCH_WAIT_S = 0.01
+"""Longest a lone record waits for company before its batch is handled."""
+SHUTDOWN_WAIT_S = 15
+"""On SIGTERM, how long to let the batches in hand finish."""
+
+
+def build_app(
+    config: Config,
+    *,
+    metrics: StreamsMetrics | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+) -> faust.App:
+    """The faust app for ``config``; run it with ``faust.Worker`` (see ``command``)."""
+    k, s = config.kafka, config.streams
+    partitions = k.partitions
+    window = s.dedupe_ttl_seconds
+    metrics = metrics or StreamsMetrics()
+    datadir = Path(s.data_dir) / s.app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
+
+    app = faust.App(
+        s.app_id,
+        broker=[f"kafka://{server.strip()}" for server in k.bootstrap_servers.split(",")],
+        broker_client_id=f"{k.client_id}-streams",
+        store=s.store,
+        datadir=str(datadir),
+        topic_partitions=partitions,
+        topic_replication_factor=k.replication_factor,
+        key_serializer="raw",
+        value_serializer="raw",
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        # The sequencer holds messages unacknowledged on purpose; waiting for "empty" on a
+        # rebalance would wait for watermarks that cannot arrive while the group is paused.
+        stream_wait_empty=False,
+        broker_session_timeout=s.session_timeout_ms / 1000,
+        broker_heartbeat_interval=min(3.0, s.session_timeout_ms / 1000 / 5),
+        producer_acks=-1,
+        producer_compression_type=None if k.compression == "none" else k.compression,
+        producer_linger=k.linger_ms / 1000,
+        web_enabled=True,
+        web_port=s.web_port,
+        web_bind=s.web_bind,
+        web_host=s.web_bind,
+        autodiscover=False,
+    )
+
+    # -- topics -----------------------------------------------------------------------------------
+    raw = app.topic(k.raw_topic, partitions=partitions)
+    by_key = app.topic(repartition_topic(config), partitions=partitions)
+
+    # -- tables (co-partitioned with the topic their agent reads) --------------------------------
+    seen = app.Table("seen", default=bool, partitions=partitions).tumbling(window, expires=2 * window)
+    states_table = app.tables.add(
+        AwaitableChangelogTable(
+            app, name="sequencer", default=dict, partitions=partitions, beacon=app.tables.beacon
+        )
+    )
+    states = states_table.tumbling(window, expires=2 * window)
+
+    # -- stages -----------------------------------------------------------------------------------
+    dedupe_stage = DedupeStage(
+        app,
+        Deduper(TableSeenIds(seen, window)),
+        repartition_topic=by_key.get_topic_name(),
+        repartition_partitions=partitions,
+        progress=RawProgress(s.watermark_lag_ms),
+        metrics=metrics,
+        raw_topic=k.raw_topic,
+        offsets=app.add_dependency(
+            OffsetsProbe(k.bootstrap_servers, group_id=s.app_id, client_id=f"{k.client_id}-streams")
+        ),
+    )
+    sequence_stage = SequenceStage(
+        app,
+        TableKeyStates(states, window),
+        states_table,
+        events_topic=k.events_topic,
+        raw_partitions=partitions,
+        max_wait_ms=s.max_wait_ms,
+        metrics=metrics,
+    )
+
+    # -- agents -----------------------------------------------------------------------------------
+    async def dedupe_batch(events: Sequence[EventT]) -> None:
+        await dedupe_stage.handle(events)
+        for event in events:
+            event.ack()
+
+    records_between = dedupe_stage.offsets.records_between
+    dedupe_batches = Batches(app, "dedupe", dedupe_batch, DEDUPE_BATCH, BATCH_WAIT_S, records_between)
+    # Acknowledged by the stage, in offset order, once each message is released or dropped.
+    sequence_batches = Batches(
+        app, "sequence", sequence_stage.handle, SEQUENCE_BATCH, BATCH_WAIT_S, records_between
+    )
+
+    @app.agent(raw, concurrency=1)
+    async def dedupe(stream: faust.StreamT) -> None:
+        await dedupe_batches.run(stream)
+
+    @app.agent(by_key, concurrency=1)
+    async def sequence(stream: faust.StreamT) -> None:
+        await sequence_batches.run(stream)
+
+    @app.timer(s.watermark_interval_ms / 1000)
+    async def watermarks() -> None:
+        try:
+            await dedupe_stage.publish_watermarks()
+        except Exception as exc:  # advisory: until the next one, max_wait_ms bounds the wait
+            log.warning("could not publish watermarks: %s", exc)
+
+    # -- rebalances and progress ------------------------------------------------------------------
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        dedupe_batches.drop()
+        sequence_batches.drop()
+        dedupe_stage.forget()
+        sequence_stage.forget()
+
+    @app.on_before_shutdown.connect
+    async def finish_and_commit(app: faust.App, **kwargs: Any) -> None:
+        # The fetcher has stopped; let the batch in hand finish rather than be cancelled
+        # halfway (safe either way, but a finished batch is not sent again after the restart).
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(dedupe_stage.idle(), sequence_stage.idle()), SHUTDOWN_WAIT_S
+            )
+        except TimeoutError:
+            log.warning("stopping with a batch unfinished; it will be processed again")
+        # faust's own final commit returns without committing when a periodic commit is in
+        # flight at that moment, so what was acknowledged since would be read again.
+        await app.consumer.maybe_wait_for_commit_to_finish()
+        await app.consumer.commit()
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
+        mine = sum(1 for tp in assigned if tp.topic == k.raw_topic)
+        progress(f"streams: assigned {mine} of {partitions} raw partitions; recovering tables…")
+
+    @app.on_rebalance_complete.connect
+    async def on_ready(app: faust.App, **kwargs: Any) -> None:
+        progress(f"streams: processing {k.raw_topic} → {by_key.get_topic_name()} → {k.events_topic}")
+
+    # -- metrics ----------------------------------------------------------------------------------
+    @app.page("/metrics")
+    async def metrics_page(view: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return view.bytes(generate_latest(metrics.registry), content_type="text/plain; version=0.0.4")
+
+    app.hookstream_metrics = metrics  # type: ignore[attr-defined]  # for in-process tests
+    return app

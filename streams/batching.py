@@ -1,0 +1,134 @@
+"""Batches of faust events for the agents, without losing one at a batch boundary.
+
+faust's ``Stream.noack_take`` fills its buffer from a background processor and, when it
+yields on a timeout, clears the *same* list after the batch was handled; a record appended
+in between (after the copy, before the clear) is dropped without ever reaching the agent
+and without an ack. faust then commits the offsets around it, so after a restart it is
+lost for good. ``integration/test_streams_pipeline.py`` caught this under kill -9.
+
+Here the agent appends to the current list and a handler swaps in a fresh one before it
+works on the old one, so every event read ends up in exactly one handled batch. Batches are
+handled one at a time, in the order their events were read: when the buffer is full the
+agent handles it itself (and so stops reading: backpressure); a lone event waits at most
+``within_s`` for company, then a background flusher handles it.
+
+Every event read is also checked against the one before it in its partition: offsets only ever
+move by one, except back (faust re-reads from the committed offset after a rebalance). A jump
+forward means the consumer skipped records; faust would then commit past them as soon as a
+later offset is acknowledged. So on a jump the skipped range is read straight from the broker
+(``records_between``): if it holds records (not just transaction markers), the worker stops
+(exit 1) before acknowledging anything past them, and its restart reads them again.
+
+An exception from the handler crashes the app (the worker exits non-zero and is restarted
+by its supervisor): the events of that batch are not acknowledged, so the restart reads them
+again. Carrying on would let faust commit past them once later offsets are acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import faust
+from faust.types import EventT, StreamT
+
+log = logging.getLogger("hookstream.streams")
+
+Handler = Callable[[Sequence[EventT]], Awaitable[None]]
+RecordsBetween = Callable[[str, int, int, int], Awaitable[int]]
+"""``(topic, partition, start, end)`` → how many records the log holds at offsets ``start <= o < end``."""
+
+
+class SkippedRecords(RuntimeError):
+    """The consumer skipped records of a partition; acknowledging past them would lose them."""
+
+
+class Batches:
+    def __init__(
+        self,
+        app: faust.App,
+        name: str,
+        handle: Handler,
+        max_size: int,
+        within_s: float,
+        records_between: RecordsBetween | None = None,
+    ) -> None:
+        self.app = app
+        self.records_between = records_between
+        self._next: dict[tuple[str, int], int] = {}
+        self.name = name
+        self._handle = handle
+        self.max_size = max_size
+        self.within_s = within_s
+        self._buffer: list[EventT] = []
+        self._arrived = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    async def run(self, stream: StreamT) -> None:
+        """The agent's body: read events (not acknowledged here) and hand them out in batches."""
+        flusher = asyncio.ensure_future(self._flush_after_a_while())
+        try:
+            async for event in stream.noack().events():
+                if not await self._in_sequence(event):
+                    return
+                self._buffer.append(event)
+                self._arrived.set()
+                if len(self._buffer) >= self.max_size:
+                    await self.flush()
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+
+    async def flush(self) -> None:
+        """Handle what is buffered now (after the batch in hand, if any)."""
+        async with self._lock:
+            batch, self._buffer = self._buffer, []
+            if not batch:
+                return
+            try:
+                await self._handle(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception(
+                    "%s: a batch of %d failed; stopping so a restart reads it again", self.name, len(batch)
+                )
+                await self.app.crash(exc)
+                raise
+
+    def drop(self) -> None:
+        """A rebalance: forget what was read but not handled (faust reads it again)."""
+        self._buffer = []
+        self._next = {}
+
+    async def _in_sequence(self, event: EventT) -> bool:
+        """Whether to go on: False after stopping the app because records were skipped."""
+        message = event.message
+        where = (message.topic, message.partition)
+        expected = self._next.get(where)
+        self._next[where] = message.offset + 1
+        if expected is None or message.offset <= expected or self.records_between is None:
+            return True
+        skipped = await self.records_between(message.topic, message.partition, expected, message.offset)
+        if not skipped:
+            return True  # transaction markers or compacted records: nothing to lose
+        exc = SkippedRecords(
+            f"the consumer skipped {skipped} record(s) of {message.topic}[{message.partition}] at offsets "
+            f"{expected}..{message.offset - 1}; stopping before acknowledging past them, so that a "
+            "restart reads them again"
+        )
+        log.error("%s: %s", self.name, exc)
+        await self.flush()  # everything buffered precedes the skipped records
+        await self.app.crash(exc)
+        return False
+
+    async def _flush_after_a_while(self) -> None:
+        with contextlib.suppress(Exception):  # logged and crashed in flush()
+            while True:
+                await self._arrived.wait()
+                await asyncio.sleep(self.within_s)
+                self._arrived.clear()
+                await self.flush()

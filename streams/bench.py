@@ -1,0 +1,146 @@
+"""How fast one streams worker dedupes (and sequences) a backlog of raw events.
+
+``measure_dedupe_throughput`` publishes ``n`` raw records (one in ``duplicate_every`` a copy of
+an earlier event id), starts one worker process on them and times the work from the record
+timestamps the worker's producer stamps: first to last record forwarded by dedupe, and first to
+last event published by the sequencer. Startup and table recovery are not counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from hookstream.config import load_config
+from hookstream.streams.testing import WorkerProcess, now_ms, produce_raw, raw_event, streams_config_toml
+from hookstream.streams.topics import create_topics, repartition_topic
+from hookstream.streams.watermark import is_watermark
+
+
+async def measure_dedupe_throughput(
+    bootstrap: str,
+    n: int,
+    *,
+    partitions: int = 8,
+    duplicate_every: int = 10,
+    keys: int | None = None,
+    timeout: float = 600,
+    workdir: Path | None = None,
+) -> dict[str, Any]:
+    """Events per second through one worker: dedupe alone, and dedupe + sequence end to end."""
+    suffix = uuid.uuid4().hex[:8]
+    own_dir = None if workdir else tempfile.TemporaryDirectory(prefix="hookstream-bench-")
+    base = Path(workdir or own_dir.name)  # type: ignore[union-attr]
+    try:
+        config_path = base / f"bench-{suffix}.toml"
+        web_port = _free_port()
+        config_path.write_text(
+            streams_config_toml(
+                bootstrap,
+                raw_topic=f"bench.raw.{suffix}",
+                events_topic=f"bench.events.{suffix}",
+                partitions=partitions,
+                app_id=f"bench-streams-{suffix}",
+                data_dir=base / "data",
+                web_port=web_port,
+                watermark_interval_ms=100,
+                watermark_lag_ms=200,
+                session_timeout_ms=6000,
+            )
+        )
+        config = load_config(config_path)
+        await create_topics(config)
+        distinct = n - n // duplicate_every
+        key_count = keys or max(1, n // 10)
+        records = []
+        received = now_ms()
+        for i in range(n):
+            number = i - i // duplicate_every if (i + 1) % duplicate_every else (i // duplicate_every)
+            event_id = f"bench-{suffix}-{number}"
+            records.append((raw_event(event_id, f"key-{number % key_count}", received + i), None))
+        await produce_raw(bootstrap, config.kafka.raw_topic, records, linger_ms=5)
+        unique = len({e.event_id for e, _ in records})
+
+        worker = WorkerProcess(config_path, base / f"bench-{suffix}.log").start()
+        try:
+            await asyncio.to_thread(worker.wait_for, "streams: processing", 120)
+            deadline = time.monotonic() + timeout
+            while True:
+                metrics = await _metrics(web_port)
+                done = metrics.get("hookstream_streams_released_events_total", 0) + metrics.get(
+                    "hookstream_streams_late_events_total", 0
+                )
+                if done >= unique:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"benchmark did not finish in {timeout} s: {metrics}")
+                await asyncio.sleep(0.5)
+        finally:
+            await asyncio.to_thread(worker.stop)
+        forwarded = await _timestamps(bootstrap, repartition_topic(config), skip_watermarks=True)
+        published = await _timestamps(bootstrap, config.kafka.events_topic)
+        dedupe_s = (max(forwarded) - min(forwarded)) / 1000 or 0.001
+        end_to_end_s = (max(published) - min(forwarded)) / 1000 or 0.001
+        return {
+            "raw_records": n,
+            "distinct_events": unique,
+            "duplicates_dropped": int(metrics.get("hookstream_streams_duplicate_events_total", 0)),
+            "partitions": partitions,
+            "ordering_keys": key_count,
+            "dedupe_seconds": round(dedupe_s, 3),
+            "dedupe_events_per_s": round(n / dedupe_s),
+            "end_to_end_seconds": round(end_to_end_s, 3),
+            "end_to_end_events_per_s": round(n / end_to_end_s),
+            "expected_distinct": distinct,
+        }
+    finally:
+        if own_dir is not None:
+            own_dir.cleanup()
+
+
+async def _metrics(port: int) -> dict[str, float]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        try:
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+        except httpx.HTTPError:
+            return {}
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("hookstream_") and "_created" not in line:
+            name, value = line.rsplit(" ", 1)
+            name = name.split("{")[0]
+            values[name] = values.get(name, 0) + float(value)
+    return values
+
+
+async def _timestamps(bootstrap: str, topic: str, skip_watermarks: bool = False) -> list[int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # noqa: SLF001 - a new topic's metadata
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        stamps: list[int] = []
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            for batch in (await consumer.getmany(timeout_ms=1000)).values():
+                stamps.extend(r.timestamp for r in batch if not (skip_watermarks and is_watermark(r.headers)))
+        return stamps
+    finally:
+        await consumer.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,90 @@
+"""``hookstream streams --config F``: run the streams worker in the foreground.
+
+``streams`` is a click command object; the main CLI registers it, and ``python -m
+hookstream.streams`` runs it on its own (tests run it that way, to kill it with SIGKILL).
+Progress goes to stderr; a problem before the worker starts is raised as a HookstreamError
+(one line and exit 1 from the CLI); a worker that crashes later exits 1 after faust's log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+import click
+from aiokafka.errors import KafkaError
+
+from hookstream.config import Config, load_config
+from hookstream.errors import ConfigError, HookstreamError
+
+TOPIC_SETUP_TIMEOUT_S = 60
+
+
+@click.command("streams")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="HOOKSTREAM_CONFIG",
+    help="TOML config file (default: $HOOKSTREAM_CONFIG).",
+)
+def streams(config_path: str | None) -> None:
+    """Run the faust worker: dedupe the raw topic, restore per-key order, publish the events topic."""
+    config = load_config(config_path)
+    sys.exit(run_worker(config, lambda line: click.echo(line, err=True)))
+
+
+def run_worker(config: Config, progress: Callable[[str], None]) -> int:
+    """Create the topics, then run the worker until SIGTERM/SIGINT; returns the exit code."""
+    import faust
+
+    from hookstream.streams.app import build_app
+    from hookstream.streams.topics import create_topics
+
+    if config.streams.store.startswith("rocksdb://") and importlib.util.find_spec("rocksdict") is None:
+        raise ConfigError(
+            'streams.store: "rocksdb://" needs the rocksdict package (pip install rocksdict), '
+            'or use "memory://"'
+        )
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    bootstrap = config.kafka.bootstrap_servers
+    progress(f"streams: connecting to Kafka at {bootstrap}…")
+    kafka_log = logging.getLogger("aiokafka")
+    level = kafka_log.level
+    kafka_log.setLevel(logging.CRITICAL)  # its retries would print a line each; ours says it once
+    try:
+        loop.run_until_complete(asyncio.wait_for(create_topics(config), TOPIC_SETUP_TIMEOUT_S))
+    except TimeoutError:
+        raise HookstreamError(
+            f"Kafka at {bootstrap} did not answer within {TOPIC_SETUP_TIMEOUT_S} s; is it running?"
+        ) from None
+    except (KafkaError, OSError) as exc:
+        raise HookstreamError(f"cannot set up topics on Kafka at {bootstrap}: {exc}") from None
+    finally:
+        kafka_log.setLevel(level)
+    app = build_app(config, progress=progress)
+    worker = faust.Worker(
+        app,
+        loop=loop,
+        quiet=True,
+        loglevel=os.environ.get("HOOKSTREAM_STREAMS_LOG_LEVEL", "WARNING").upper(),
+        redirect_stdouts=False,
+        console_port=0,
+    )
+    worker.spinner = None  # faust draws a terminal spinner into the log otherwise
+    progress("streams: waiting for partition assignment…")
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    else:  # pragma: no cover - execute_from_commandline always exits
+        code = 0
+    if app.crash_reason is not None:
+        progress(f"hookstream: error: streams worker stopped: {app.crash_reason}")
+        return code or 1
+    return code

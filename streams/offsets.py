@@ -1,0 +1,81 @@
+"""Partition offsets straight from the broker, for the watermark timer.
+
+faust's own consumer answers such questions on its fetch thread, between long polls (over a
+second per call here), which is too slow for a timer that runs every few hundred ms. This
+service keeps a small group-less client of its own, started and stopped with the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from mode import Service
+
+
+class OffsetsProbe(Service):
+    def __init__(self, bootstrap_servers: str, group_id: str, client_id: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.bootstrap_servers = bootstrap_servers
+        self.group_id = group_id
+        self.client_id = client_id
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def on_start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=f"{self.client_id}-offsets",
+            group_id=None,
+            enable_auto_commit=False,
+        )
+        await self._consumer.start()
+
+    async def on_stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def end_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """The offset the next record appended to each partition will get."""
+        assert self._consumer is not None, "OffsetsProbe is not started"
+        return dict(await self._consumer.end_offsets(list(tps)))
+
+    async def resume_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """Where the group resumes reading each partition: its committed offset, else the log start."""
+        assert self._consumer is not None, "OffsetsProbe is not started"
+        wanted = list(tps)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id)
+        await admin.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(self.group_id, partitions=wanted)
+        finally:
+            await admin.close()
+        out = {tp: meta.offset for tp, meta in committed.items() if tp in wanted and meta.offset >= 0}
+        missing = [tp for tp in wanted if tp not in out]
+        if missing:
+            out.update(await self._consumer.beginning_offsets(missing))
+        return out
+
+    async def records_between(self, topic: str, partition: int, start: int, end: int) -> int:
+        """How many records partition ``topic[partition]`` holds at offsets ``start <= o < end``."""
+        tp = TopicPartition(topic, partition)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=f"{self.client_id}-check",
+            group_id=None,
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            count = 0
+            while await consumer.position(tp) < end:
+                batches = await consumer.getmany(tp, timeout_ms=1000, max_records=end - start)
+                count += sum(1 for r in batches.get(tp, ()) if start <= r.offset < end)
+                if not batches:
+                    break  # nothing more to read below ``end`` (e.g. deleted by retention)
+            return count
+        finally:
+            await consumer.stop()

@@ -1,0 +1,241 @@
+"""Sequence: per ordering key, release events in the order ingest received them.
+
+The promise to consumers: the events of one ordering key reach them in order of (provider
+``created_at`` where given, else ``received_at``; then ``received_at``; then event id), although
+the raw topic is keyed by event id and its partitions are read at different paces.
+
+How (one ``Sequencer`` per partition of the repartition topic, which is keyed by ordering key):
+
+* Dedupe forwards each first sighting to the repartition topic and, after the broker
+  acknowledged it, counts its raw partition as having progressed to its ``received_at``.
+  Every few hundred ms each worker sends a watermark per raw partition it owns to *every*
+  repartition partition (see ``watermark``): "raw partition p has forwarded everything
+  received before T". Since a watermark is sent after the data it covers, within one
+  repartition partition it arrives after that data.
+* The sequencer buffers each key's events in a heap and releases the head once the low
+  watermark (the minimum over all raw partitions) has passed its ``received_at``: by then no
+  raw partition can still hold an earlier event of that key. A bounded wait (``max_wait_ms``)
+  releases it anyway, so a stalled or silent partition delays events, never stops them.
+* An event that arrives after a newer event of its key was released is published at once with
+  ``late=True`` and counted: never silently reordered.
+
+Crash safety. Buffered events are not acknowledged, so their offsets are not committed and a
+restart reads them again. Per key the sequencer keeps, in a changelogged table, the newest
+released position (``mark``) and the ids recently delivered (``landed``). The mark is written
+and acknowledged *before* the release is sent (``begin``), so after any crash the table knows
+at least as much as the output topic: an event older than the mark is never passed off as in
+order. ``landed`` is written after the acknowledgement (``delivered``) and lets a restart drop
+copies it knows were delivered; when that write was lost, the copy is sent again (a duplicate,
+with ``late=True`` if older than the mark), which consumers drop by event id.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
+
+from hookstream.schemas.envelope import RawEvent
+
+LANDED_IDS_KEPT = 32
+"""Delivered ids remembered per key: enough to cover what a restart re-reads for a key."""
+
+
+@dataclass(frozen=True, order=True)
+class SortKey:
+    """The position of an event within its ordering key."""
+
+    at_ms: int
+    """The provider's created_at where it gives one, else received_at."""
+    received_ms: int
+    event_id: str
+
+    @classmethod
+    def of(cls, event: RawEvent) -> SortKey:
+        created = event.created_at_ms
+        received = event.received_at_ms
+        return cls(created if created is not None else received, received, event.event_id)
+
+    def to_json(self) -> list[Any]:
+        return [self.at_ms, self.received_ms, self.event_id]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> SortKey:
+        return cls(int(data[0]), int(data[1]), str(data[2]))
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """What the sequencer remembers about one ordering key, durably."""
+
+    mark: SortKey
+    """Newest position released (or about to be)."""
+    landed: tuple[str, ...] = ()
+    """Ids recently delivered to the output topic, newest last."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mark": self.mark.to_json(), "landed": list(self.landed)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> KeyState:
+        return cls(SortKey.from_json(data["mark"]), tuple(data.get("landed", ())))
+
+
+class KeyStates(Protocol):
+    """Durable per-key state: the faust windowed table in the worker, a dict in tests."""
+
+    def get(self, key: str) -> KeyState | None: ...
+
+    def put(self, key: str, state: KeyState) -> None: ...
+
+
+class DictKeyStates(dict[str, KeyState]):
+    """In-memory ``KeyStates``."""
+
+    def put(self, key: str, state: KeyState) -> None:
+        self[key] = state
+
+
+class Verdict(Enum):
+    BUFFERED = "buffered"
+    """Held until it is due; ``due`` will return it."""
+    DUPLICATE = "duplicate"
+    """A copy of an event buffered now or already delivered: drop it."""
+    LATE = "late"
+    """Older than an event of its key already released: publish it now with ``late=True``."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    key: str
+    sort: SortKey
+    arrived_ms: int
+    item: Any
+    """The shell's handle (the record to publish and the message to acknowledge)."""
+    seq: int
+
+
+class Sequencer:
+    """Buffers and orders the events of one repartition partition. Pure: no I/O, no clock.
+
+    ``now_ms`` arguments are a monotonic clock (they only measure waits); watermarks and
+    ``received_ms`` are wall-clock times from ingest.
+    """
+
+    def __init__(self, raw_partitions: int, max_wait_ms: int, states: KeyStates) -> None:
+        self.raw_partitions = raw_partitions
+        self.max_wait_ms = max_wait_ms
+        self.states = states
+        self._watermarks: dict[int, int] = {}
+        self._pending: dict[int, Pending] = {}
+        self._by_key: dict[str, list[tuple[SortKey, int]]] = {}
+        self._ids_by_key: dict[str, set[str]] = {}
+        self._by_received: list[tuple[int, int]] = []
+        self._by_arrival: deque[tuple[int, int]] = deque()
+        self._seq = 0
+
+    # -- watermarks ------------------------------------------------------------------------------
+    def watermark(self, raw_partition: int, ms: int) -> None:
+        """Raw partition ``raw_partition`` has forwarded everything received before ``ms``."""
+        if 0 <= raw_partition < self.raw_partitions and ms > self._watermarks.get(raw_partition, ms - 1):
+            self._watermarks[raw_partition] = ms
+
+    @property
+    def low_watermark(self) -> int | None:
+        """Everything received before this has been forwarded by every raw partition (None: unknown yet)."""
+        if len(self._watermarks) < self.raw_partitions:
+            return None
+        return min(self._watermarks.values())
+
+    # -- events ----------------------------------------------------------------------------------
+    def offer(self, key: str, sort: SortKey, item: Any, now_ms: int) -> tuple[Verdict, Pending]:
+        pending = Pending(key, sort, now_ms, item, self._next_seq())
+        if sort.event_id in self._ids_by_key.get(key, ()):
+            return Verdict.DUPLICATE, pending
+        state = self.states.get(key)
+        if state is not None:
+            if sort.event_id in state.landed:
+                return Verdict.DUPLICATE, pending
+            if sort < state.mark:
+                return Verdict.LATE, pending
+        self._pending[pending.seq] = pending
+        heapq.heappush(self._by_key.setdefault(key, []), (sort, pending.seq))
+        self._ids_by_key.setdefault(key, set()).add(sort.event_id)
+        heapq.heappush(self._by_received, (sort.received_ms, pending.seq))
+        self._by_arrival.append((now_ms, pending.seq))
+        return Verdict.BUFFERED, pending
+
+    def due(self, now_ms: int) -> list[Pending]:
+        """Take the events that may go now, each key's in order.
+
+        A key's head is due once the low watermark passed its received_at, or once it has waited
+        ``max_wait_ms``; whatever follows it in its key waits behind it.
+        """
+        low = self.low_watermark
+        keys: dict[str, None] = {}
+        if low is not None:
+            while self._by_received and self._by_received[0][0] < low:
+                self._touch(heapq.heappop(self._by_received)[1], keys)
+        while self._by_arrival and now_ms - self._by_arrival[0][0] >= self.max_wait_ms:
+            self._touch(self._by_arrival.popleft()[1], keys)
+        released: list[Pending] = []
+        for key in keys:
+            heap = self._by_key[key]
+            while heap:
+                head = self._pending[heap[0][1]]
+                if not self._is_due(head, low, now_ms):
+                    break
+                heapq.heappop(heap)
+                del self._pending[head.seq]
+                self._ids_by_key[key].discard(head.sort.event_id)
+                released.append(head)
+            if not heap:
+                del self._by_key[key]
+                del self._ids_by_key[key]
+        return released
+
+    def begin(self, released: Iterable[Pending]) -> None:
+        """Before sending: raise each key's mark (the caller makes it durable before it sends)."""
+        for key, items in _by_key(released):
+            state = self.states.get(key)
+            newest = max(p.sort for p in items)
+            if state is None or newest > state.mark:
+                self.states.put(key, KeyState(newest, state.landed if state else ()))
+
+    def delivered(self, sent: Iterable[Pending]) -> None:
+        """After the broker acknowledged them: remember their ids, so a re-read copy is dropped."""
+        for key, items in _by_key(sent):
+            state = self.states.get(key)
+            newest = max(p.sort for p in items)
+            mark = newest if state is None or newest > state.mark else state.mark
+            landed = (*(state.landed if state else ()), *(p.sort.event_id for p in items))
+            self.states.put(key, KeyState(mark, landed[-LANDED_IDS_KEPT:]))
+
+    def __len__(self) -> int:
+        """Events buffered."""
+        return len(self._pending)
+
+    # -- internals -------------------------------------------------------------------------------
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _touch(self, seq: int, keys: dict[str, None]) -> None:
+        pending = self._pending.get(seq)
+        if pending is not None:  # entries of released events are left behind and skipped here
+            keys[pending.key] = None
+
+    def _is_due(self, pending: Pending, low: int | None, now_ms: int) -> bool:
+        return (low is not None and pending.sort.received_ms < low) or (
+            now_ms - pending.arrived_ms >= self.max_wait_ms
+        )
+
+
+def _by_key(items: Iterable[Pending]) -> Iterator[tuple[str, list[Pending]]]:
+    grouped: dict[str, list[Pending]] = {}
+    for p in items:
+        grouped.setdefault(p.key, []).append(p)
+    return iter(grouped.items())

@@ -1,0 +1,336 @@
+"""The Kafka side of each stage: read faust events, ask the pure core, produce, acknowledge.
+
+Every produce is awaited until the broker acknowledges it before anything that depends on it
+happens (marking an id seen, acknowledging a source offset), so a crash at any point can
+duplicate but never lose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import faust
+from aiokafka import TopicPartition
+
+from hookstream.schemas.envelope import RawEvent, decode_raw_event, encode_raw_event, record_headers
+from hookstream.streams.acks import InOrderAcks
+from hookstream.streams.dedupe import Deduper, Sighting
+from hookstream.streams.metrics import StreamsMetrics
+from hookstream.streams.offsets import OffsetsProbe
+from hookstream.streams.sequence import KeyStates, Pending, Sequencer, SortKey, Verdict
+from hookstream.streams.tables import AwaitableChangelogTable, current_event
+from hookstream.streams.watermark import (
+    RawProgress,
+    decode_watermarks,
+    encode_watermarks,
+    is_watermark,
+    watermark_headers,
+)
+
+log = logging.getLogger("hookstream.streams")
+
+
+def now_ms() -> int:
+    """Wall clock, comparable with received_at."""
+    return int(time.time() * 1000)
+
+
+def monotonic_ms() -> int:
+    """For how long the sequencer has held an event: immune to the wall clock being set back."""
+    return int(time.monotonic() * 1000)
+
+
+def _coordinates(event: faust.types.EventT) -> str:
+    m = event.message
+    return f"{m.topic}[{m.partition}]@{m.offset}"
+
+
+class _Batches:
+    """Lets a graceful shutdown wait for the batch in hand (instead of abandoning it half done)."""
+
+    def __init__(self) -> None:
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextmanager
+    def _batch(self) -> Iterator[None]:
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._idle.set()
+
+    async def idle(self) -> None:
+        await self._idle.wait()
+
+
+class DedupeStage(_Batches):
+    """raw topic (keyed by event id) → repartition topic (keyed by ordering key), first sightings only."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        deduper: Deduper,
+        repartition_topic: str,
+        repartition_partitions: int,
+        progress: RawProgress,
+        metrics: StreamsMetrics,
+        raw_topic: str,
+        offsets: OffsetsProbe,
+    ) -> None:
+        super().__init__()
+        self.app = app
+        self.deduper = deduper
+        self.repartition_topic = repartition_topic
+        self.repartition_partitions = repartition_partitions
+        self.progress = progress
+        self.metrics = metrics
+        self.raw_topic = raw_topic
+        self.offsets = offsets
+
+    async def handle(self, events: Sequence[faust.types.EventT]) -> None:
+        """One batch: forward first sightings, await their acks, then mark them seen."""
+        with self._batch():
+            await self._handle(events)
+
+    async def _handle(self, events: Sequence[faust.types.EventT]) -> None:
+        sightings: list[Sighting] = []
+        decoded: dict[int, RawEvent] = {}
+        fresh, in_batch = [], set()
+        for event in events:
+            where = (event.message.partition, event.message.offset)
+            if where in in_batch or self.progress.handled(*where):
+                self.metrics.reread.inc()  # the same record again: see ``metrics.reread``
+            else:
+                in_batch.add(where)
+                fresh.append(event)
+        events = fresh
+        for event in events:
+            try:
+                raw = decode_raw_event(event.value)
+            except Exception as exc:  # a foreign or corrupt record: skip it, say where it is
+                self.metrics.undecodable.inc()
+                log.error("skipping a record that is not a RawEvent at %s: %s", _coordinates(event), exc)
+                continue
+            decoded[id(event)] = raw
+            sightings.append(Sighting(raw.event_id, event.message.timestamp, event))
+        split = self.deduper.split(sightings)
+        deliveries = []
+        for sighting in split.first:
+            event = sighting.ref
+            deliveries.append(
+                await self.app.producer.send(
+                    self.repartition_topic,
+                    decoded[id(event)].ordering_key.encode(),
+                    event.value,
+                    None,
+                    None,
+                    list(event.message.headers or ()),
+                )
+            )
+        await asyncio.gather(*deliveries)
+        self.deduper.confirm(split.first)  # only now: see the module docstring of dedupe
+        self.metrics.forwarded.inc(len(split.first))
+        self.metrics.duplicates.inc(len(split.duplicates))
+        for event in events:
+            raw = decoded.get(id(event))
+            self.progress.processed(
+                event.message.partition, event.message.offset, raw.received_at_ms if raw else None
+            )
+
+    async def publish_watermarks(self) -> None:
+        """Tell every repartition partition how far this worker's raw partitions have got."""
+        owned = self._owned_raw_partitions()
+        if owned:
+            as_of = now_ms()  # before asking: whatever lands after the answer was received later
+            ends = await self.offsets.end_offsets(owned)
+            unknown = [tp for tp in owned if not self.progress.knows_position(tp.partition)]
+            if unknown:
+                for tp, offset in (await self.offsets.resume_offsets(unknown)).items():
+                    self.progress.starts_at(tp.partition, offset)
+            for tp in owned:
+                if tp in ends:
+                    self.progress.caught_up(tp.partition, ends[tp], as_of)
+        value = encode_watermarks(self.progress.watermarks(tp.partition for tp in owned))
+        deliveries = [
+            await self.app.producer.send(self.repartition_topic, None, value, q, None, watermark_headers())
+            for q in range(self.repartition_partitions)
+        ]
+        await asyncio.gather(*deliveries)
+
+    def forget(self) -> None:
+        """A rebalance: faust re-reads every partition from its committed offset."""
+        self.progress.forget()
+
+    def _owned_raw_partitions(self) -> list[TopicPartition]:
+        try:
+            assignment = self.app.consumer.assignment()
+        except Exception:  # consumer not started yet
+            return []
+        return sorted(
+            (TopicPartition(tp.topic, tp.partition) for tp in assignment if tp.topic == self.raw_topic),
+            key=lambda tp: tp.partition,
+        )
+
+
+@dataclass
+class _Partition:
+    """The sequencer of one repartition partition and the acks of the messages it holds."""
+
+    sequencer: Sequencer
+    acks: InOrderAcks[Any]
+    offsets: dict[int, int] = field(default_factory=dict)  # pending seq -> message offset
+
+
+class SequenceStage(_Batches):
+    """repartition topic → events topic, each ordering key in order, late ones marked."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        states: KeyStates,
+        states_table: AwaitableChangelogTable,
+        events_topic: str,
+        raw_partitions: int,
+        max_wait_ms: int,
+        metrics: StreamsMetrics,
+        clock_ms: Callable[[], int] = monotonic_ms,
+    ) -> None:
+        super().__init__()
+        self.app = app
+        self.states = states
+        self.states_table = states_table
+        self.events_topic = events_topic
+        self.raw_partitions = raw_partitions
+        self.max_wait_ms = max_wait_ms
+        self.metrics = metrics
+        self.clock_ms = clock_ms
+        self._partitions: dict[int, _Partition] = {}
+
+    async def handle(self, events: Sequence[faust.types.EventT]) -> None:
+        """One batch: offer its events and watermarks, then release what is due, all at once.
+
+        Table writes happen in the context of an event of the partition they belong to, so they
+        go to that partition's changelog.
+        """
+        with self._batch():
+            await self._handle(events)
+
+    async def _handle(self, events: Sequence[faust.types.EventT]) -> None:
+        now = self.clock_ms()
+        context: dict[int, faust.types.EventT] = {}  # repartition partition -> an event of it
+        late: list[tuple[_Partition, Pending, int]] = []
+        for event in events:
+            message = event.message
+            part = self._partition(message.partition)
+            if part.acks.last_offset is not None and message.offset <= part.acks.last_offset:
+                # The first copy is ours and will be acked; acking this one could commit past it.
+                self.metrics.reread.inc()
+                continue
+            part.acks.track(message.offset, event)
+            context[message.partition] = event
+            with current_event(event):
+                if is_watermark(message.headers):
+                    self._watermarks(part, event)
+                    part.acks.done(message.offset)
+                else:
+                    pending = self._offer(part, event, now)
+                    if pending is not None:
+                        late.append((part, pending, message.offset))
+        released: list[tuple[int, list[Pending]]] = []
+        for number, event in context.items():
+            part = self._partitions[number]
+            with current_event(event):
+                due = part.sequencer.due(now)
+                part.sequencer.begin(due)
+            if due:
+                released.append((number, due))
+        if released:
+            await self.states_table.changelog_acknowledged()  # the marks are durable before any send
+        await self._publish(
+            [(p, True) for _, p, _ in late] + [(p, False) for _, due in released for p in due]
+        )
+        for part, pending, offset in late:
+            with current_event(context[pending.item[1]]):
+                part.sequencer.delivered([pending])
+            part.acks.done(offset)
+        self.metrics.late.inc(len(late))
+        for number, due in released:
+            part = self._partitions[number]
+            low = part.sequencer.low_watermark
+            with current_event(context[number]):
+                part.sequencer.delivered(due)
+            for pending in due:
+                by_watermark = low is not None and pending.sort.received_ms < low
+                self.metrics.released.labels("watermark" if by_watermark else "max_wait").inc()
+                part.acks.done(part.offsets.pop(pending.seq))
+        self.metrics.buffered.set(sum(len(p.sequencer) for p in self._partitions.values()))
+
+    def forget(self) -> None:
+        """A rebalance: faust re-reads every partition from its committed offset; start afresh."""
+        self._partitions = {}
+
+    def _partition(self, number: int) -> _Partition:
+        part = self._partitions.get(number)
+        if part is None:
+            sequencer = Sequencer(self.raw_partitions, self.max_wait_ms, self.states)
+            part = self._partitions[number] = _Partition(sequencer, InOrderAcks(lambda e: e.ack()))
+        return part
+
+    def _watermarks(self, part: _Partition, event: faust.types.EventT) -> None:
+        try:
+            marks = decode_watermarks(event.value)
+        except ValueError as exc:
+            self.metrics.undecodable.inc()
+            log.error("skipping a malformed watermark at %s: %s", _coordinates(event), exc)
+            return
+        for raw_partition, ms in marks.items():
+            part.sequencer.watermark(raw_partition, ms)
+        low = part.sequencer.low_watermark
+        if low is not None:
+            self.metrics.low_watermark.set(low)
+
+    def _offer(self, part: _Partition, event: faust.types.EventT, now: int) -> Pending | None:
+        """Offer one event; returns it when it is late (to publish at once)."""
+        offset = event.message.offset
+        try:
+            raw = decode_raw_event(event.value)
+        except Exception as exc:
+            self.metrics.undecodable.inc()
+            log.error("skipping a record that is not a RawEvent at %s: %s", _coordinates(event), exc)
+            part.acks.done(offset)
+            return None
+        verdict, pending = part.sequencer.offer(
+            raw.ordering_key, SortKey.of(raw), (raw, event.message.partition), now
+        )
+        if verdict is Verdict.BUFFERED:
+            part.offsets[pending.seq] = offset
+            return None
+        if verdict is Verdict.DUPLICATE:
+            self.metrics.sequencer_duplicates.inc()
+            part.acks.done(offset)
+            return None
+        return pending  # LATE: never reordered silently; published now, flagged
+
+    async def _publish(self, items: list[tuple[Pending, bool]]) -> None:
+        """Send in order, then wait for every acknowledgement."""
+        deliveries = []
+        for pending, late in items:
+            raw: RawEvent = pending.item[0]
+            deliveries.append(
+                await self.app.producer.send(
+                    self.events_topic,
+                    pending.key.encode(),
+                    encode_raw_event(replace(raw, late=late)),
+                    None,
+                    None,
+                    record_headers(),
+                )
+            )
+        await asyncio.gather(*deliveries)

@@ -1,0 +1,90 @@
+"""The faust tables behind dedupe and sequence, adapted to the pure cores' small protocols.
+
+Both are tumbling-windowed (window = ``dedupe_ttl_seconds``, expiring ``2 * window`` after a
+window closes), co-partitioned with the topic their agent reads, and looked up in the
+window of the current record's timestamp and the one before it.
+
+A faust table write goes to the changelog partition of faust's *current event*. The dedupe
+agent handles a batch of events, so each write is wrapped in ``current_event(event)`` to
+attribute it to the partition of the event it belongs to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import faust
+from faust.streams import _current_event  # faust keeps the current event in this ContextVar
+
+from hookstream.streams.dedupe import Sighting
+from hookstream.streams.sequence import KeyState
+
+
+@contextmanager
+def current_event(event: faust.types.EventT) -> Iterator[None]:
+    """Make ``event`` faust's current event, as if the stream were handing it out right now."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class AwaitableChangelogTable(faust.Table):
+    """A table whose changelog writes can be awaited.
+
+    ``producer.flush()`` is not a promise in faust (its buffer flush gives up after 0.1 s), so
+    writes that must be durable before something else happens keep their own futures.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unacknowledged: list[asyncio.Future[Any]] = []
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        future = super().send_changelog(*args, **kwargs)
+        self._unacknowledged.append(future)
+        return future
+
+    async def changelog_acknowledged(self) -> None:
+        """Wait until every changelog write so far is acknowledged by the broker."""
+        futures, self._unacknowledged = self._unacknowledged, []
+        if futures:
+            await asyncio.gather(*futures)
+
+
+class TableSeenIds:
+    """``dedupe.SeenIds`` over a windowed faust table; ``Sighting.ref`` is the faust event."""
+
+    def __init__(self, table: faust.types.tables.WindowWrapperT, window_seconds: float) -> None:
+        self.table = table
+        self.window_seconds = window_seconds
+
+    def seen(self, sighting: Sighting) -> bool:
+        windows = self.table[sighting.event_id]
+        event = sighting.ref
+        return bool(windows.current(event)) or bool(windows.delta(self.window_seconds, event))
+
+    def mark(self, sighting: Sighting) -> None:
+        with current_event(sighting.ref):
+            self.table[sighting.event_id] = True
+
+
+class TableKeyStates:
+    """``sequence.KeyStates`` over a windowed faust table, read and written in the agent's current event."""
+
+    def __init__(self, table: faust.types.tables.WindowWrapperT, window_seconds: float) -> None:
+        self.table = table
+        self.window_seconds = window_seconds
+
+    def get(self, key: str) -> KeyState | None:
+        windows = self.table[key]
+        data = windows.current() or windows.delta(self.window_seconds)
+        return KeyState.from_json(data) if data else None
+
+    def put(self, key: str, state: KeyState) -> None:
+        self.table[key] = state.to_json()

@@ -1,0 +1,145 @@
+"""streams.batching.Batches with stand-ins for faust's stream, events and app (no broker)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+
+import pytest
+
+from hookstream.streams.batching import Batches, SkippedRecords
+
+
+@dataclass
+class Message:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class Event:
+    message: Message
+
+
+class Stream:
+    def __init__(
+        self, offsets: list[tuple[int, int]], gap_s: float = 0.0, seed: int = 0, idle_after_s: float = 0.0
+    ) -> None:
+        self.offsets = offsets
+        self.idle_after_s = idle_after_s
+        self.gap_s = gap_s
+        self.random = random.Random(seed)
+
+    def noack(self) -> Stream:
+        return self
+
+    async def events(self):
+        for partition, offset in self.offsets:
+            if self.gap_s:
+                await asyncio.sleep(self.random.uniform(0, self.gap_s))
+            yield Event(Message("raw", partition, offset))
+        await asyncio.sleep(self.idle_after_s)  # a live stream goes quiet; it does not end
+
+
+class App:
+    def __init__(self) -> None:
+        self.crashed: list[BaseException] = []
+
+    async def crash(self, exc: BaseException) -> None:
+        self.crashed.append(exc)
+
+
+def handled_offsets(batches: list[list[Event]]) -> list[tuple[int, int]]:
+    return [(e.message.partition, e.message.offset) for batch in batches for e in batch]
+
+
+async def test_every_event_read_is_handled_once_in_order_whatever_the_timing():
+    # Arrivals a few ms apart around a 2 ms batch timeout, with slow handlers: the boundary case
+    # where faust's noack_take drops a record.
+    offsets = [(i % 3, i // 3) for i in range(600)]
+    batches: list[list[Event]] = []
+
+    async def handle(batch):
+        await asyncio.sleep(random.uniform(0, 0.004))
+        batches.append(list(batch))
+
+    app = App()
+    await Batches(app, "t", handle, max_size=7, within_s=0.002).run(
+        Stream(offsets, gap_s=0.003, idle_after_s=0.05)
+    )
+    assert handled_offsets(batches) == offsets
+    assert all(1 <= len(b) <= 8 for b in batches)  # max_size, plus at most the one read meanwhile
+    assert not app.crashed
+
+
+async def test_a_full_buffer_is_handled_by_the_reader_itself():
+    batches: list[list[Event]] = []
+
+    async def handle(batch):
+        batches.append(list(batch))
+
+    await Batches(App(), "t", handle, max_size=5, within_s=60).run(Stream([(0, i) for i in range(10)]))
+    assert [len(b) for b in batches] == [5, 5]
+
+
+async def test_skipped_records_stop_the_app_before_anything_past_them_is_handled():
+    batches: list[list[Event]] = []
+    asked: list[tuple[str, int, int, int]] = []
+
+    async def handle(batch):
+        batches.append(list(batch))
+
+    async def records_between(topic, partition, start, end):
+        asked.append((topic, partition, start, end))
+        return end - start
+
+    app = App()
+    offsets = [(0, 0), (1, 0), (0, 1), (0, 4), (0, 5), (1, 1)]
+    await Batches(app, "t", handle, 100, 60, records_between).run(Stream(offsets))
+    assert asked == [("raw", 0, 2, 4)]
+    assert handled_offsets(batches) == [(0, 0), (1, 0), (0, 1)]
+    assert len(app.crashed) == 1 and isinstance(app.crashed[0], SkippedRecords)
+    assert "skipped 2 record(s) of raw[0] at offsets 2..3" in str(app.crashed[0])
+
+
+async def test_a_gap_without_records_and_a_re_read_are_not_skips():
+    batches: list[list[Event]] = []
+
+    async def handle(batch):
+        batches.append(list(batch))
+
+    async def records_between(topic, partition, start, end):
+        return 0  # transaction markers only
+
+    app = App()
+    offsets = [(0, 0), (0, 1), (0, 3), (0, 1), (0, 2), (0, 3), (0, 4)]  # a gap, then a seek back
+    await Batches(app, "t", handle, 3, 60, records_between).run(Stream(offsets))
+    await asyncio.sleep(0)
+    assert handled_offsets(batches)[:6] == offsets[:6]
+    assert not app.crashed
+
+
+async def test_a_failing_handler_crashes_the_app_and_raises():
+    async def handle(batch):
+        raise ValueError("broker said no")
+
+    app = App()
+    with pytest.raises(ValueError, match="broker said no"):
+        await Batches(app, "t", handle, 2, 60).run(Stream([(0, 0), (0, 1)]))
+    assert [str(e) for e in app.crashed] == ["broker said no"]
+
+
+async def test_drop_forgets_unhandled_events_and_positions():
+    handled: list[list[Event]] = []
+
+    async def handle(batch):
+        handled.append(list(batch))
+
+    batches = Batches(App(), "t", handle, 100, 60)
+    batches._buffer.append(Event(Message("raw", 0, 7)))  # read, not yet handled
+    batches._next[("raw", 0)] = 8
+    batches.drop()
+    await batches.flush()
+    assert handled == [] and batches._next == {}

@@ -1,0 +1,193 @@
+"""Sequencing decisions without a broker: per-key order from watermarks, bounded waits, late marking."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from hookstream.streams.sequence import (
+    LANDED_IDS_KEPT,
+    DictKeyStates,
+    KeyState,
+    Sequencer,
+    SortKey,
+    Verdict,
+)
+from hookstream.streams.testing import raw_event
+
+RAW_PARTITIONS = 3
+MAX_WAIT = 1_000
+
+
+def sk(event_id: str, received: int, created: int | None = None) -> SortKey:
+    return SortKey(created if created is not None else received, received, event_id)
+
+
+def make(states: DictKeyStates | None = None) -> Sequencer:
+    return Sequencer(RAW_PARTITIONS, MAX_WAIT, states if states is not None else DictKeyStates())
+
+
+def all_watermarks(seq: Sequencer, ms: int) -> None:
+    for p in range(RAW_PARTITIONS):
+        seq.watermark(p, ms)
+
+
+def release(seq: Sequencer, now: int) -> list[str]:
+    """What the stage does: take what is due, raise the marks, 'send', record delivery."""
+    due = seq.due(now)
+    seq.begin(due)
+    seq.delivered(due)
+    return [p.sort.event_id for p in due]
+
+
+def test_sort_key_puts_provider_created_at_first_and_received_at_second():
+    early = raw_event("b", "k", received_ms=2_000, created_ms=1_000)
+    late_received = raw_event("a", "k", received_ms=3_000, created_ms=1_000)
+    no_created = raw_event("c", "k", received_ms=1_500)
+    ordered = sorted([late_received, no_created, early], key=SortKey.of)
+    assert [e.event_id for e in ordered] == ["b", "a", "c"]
+    assert SortKey.of(no_created) == SortKey(1_500, 1_500, "c")
+
+
+def test_low_watermark_is_unknown_until_every_raw_partition_reported_and_never_goes_back():
+    seq = make()
+    seq.watermark(0, 500)
+    seq.watermark(1, 700)
+    assert seq.low_watermark is None
+    seq.watermark(2, 600)
+    assert seq.low_watermark == 500
+    seq.watermark(0, 100)  # an older watermark (e.g. a new owner re-reading) changes nothing
+    seq.watermark(7, 1)  # not a raw partition of ours
+    assert seq.low_watermark == 500
+
+
+def test_events_read_out_of_order_are_released_in_order_once_every_partition_passed_them():
+    seq = make()
+    for event_id, received in (("e3", 300), ("e1", 100), ("e2", 200)):
+        assert seq.offer("k", sk(event_id, received), None, now_ms=0)[0] is Verdict.BUFFERED
+    assert release(seq, now=10) == []  # no watermark from anyone yet
+    seq.watermark(0, 1_000)
+    seq.watermark(1, 1_000)
+    seq.watermark(2, 150)  # partition 2 has not got past 150: e2 and e3 may still be preceded
+    assert release(seq, now=20) == ["e1"]
+    seq.watermark(2, 301)
+    assert release(seq, now=30) == ["e2", "e3"]
+    assert len(seq) == 0
+
+
+def test_a_key_waits_behind_its_head_even_when_later_events_are_past_the_watermark():
+    seq = make()
+    # b was received first, but a was created first: a goes first, and a is received late.
+    seq.offer("k", sk("a", received=500, created=10), None, now_ms=0)
+    seq.offer("k", sk("b", received=100, created=20), None, now_ms=0)
+    seq.offer("other", sk("c", received=100), None, now_ms=0)
+    all_watermarks(seq, 200)
+    assert release(seq, now=1) == ["c"]  # b is past the watermark but queued behind a
+    all_watermarks(seq, 600)
+    assert release(seq, now=2) == ["a", "b"]
+
+
+def test_the_wait_is_bounded_when_a_partition_never_reports():
+    seq = make()
+    seq.watermark(0, 10_000)
+    seq.watermark(1, 10_000)  # partition 2 is silent
+    seq.offer("other", sk("x", 300), None, now_ms=1_000)
+    seq.offer("k", sk("e2", 200), None, now_ms=1_000)
+    seq.offer("k", sk("e1", 100), None, now_ms=1_500)
+    assert release(seq, now=1_999) == []
+    # x waited max_wait and goes; e2 too, but it stays behind e1, which precedes it in its key.
+    assert release(seq, now=2_000) == ["x"]
+    assert release(seq, now=2_500) == ["e1", "e2"]
+
+
+def test_an_event_older_than_a_released_one_is_late_and_a_newer_one_is_not():
+    seq = make()
+    all_watermarks(seq, 1_000)
+    seq.offer("k", sk("e2", 200), None, now_ms=0)
+    assert release(seq, now=1) == ["e2"]
+    verdict, late = seq.offer("k", sk("e1", 100), None, now_ms=2)
+    assert verdict is Verdict.LATE
+    seq.delivered([late])
+    assert seq.offer("k", sk("e3", 300), None, now_ms=3)[0] is Verdict.BUFFERED
+    assert seq.offer("other", sk("x", 50), None, now_ms=3)[0] is Verdict.BUFFERED  # other keys unaffected
+
+
+def test_copies_of_buffered_or_delivered_events_are_duplicates_even_after_a_restart():
+    states = DictKeyStates()
+    seq = make(states)
+    seq.offer("k", sk("e1", 100), None, now_ms=0)
+    assert seq.offer("k", sk("e1", 100), None, now_ms=1)[0] is Verdict.DUPLICATE
+    all_watermarks(seq, 1_000)
+    assert release(seq, now=2) == ["e1"]
+    restarted = make(states)  # the table survives a restart, buffers do not
+    for copy in (sk("e1", 100), sk("e1", 100)):
+        assert restarted.offer("k", copy, None, now_ms=3)[0] is Verdict.DUPLICATE
+
+
+def test_after_a_crash_between_mark_and_delivery_nothing_is_lost_and_nothing_passes_as_in_order():
+    states = DictKeyStates()
+    seq = make(states)
+    for event_id, received in (("e1", 100), ("e2", 200), ("e3", 300)):
+        seq.offer("k", sk(event_id, received), None, now_ms=0)
+    all_watermarks(seq, 1_000)
+    due = seq.due(now_ms=1)
+    seq.begin(due)  # marks written (and acknowledged) ... then the worker dies before sending
+    assert states["k"].mark == sk("e3", 300) and states["k"].landed == ()
+    restarted = make(states)  # the same three records are read again
+    verdicts = [
+        restarted.offer("k", sk(e, r), None, now_ms=2)[0] for e, r in (("e1", 100), ("e2", 200), ("e3", 300))
+    ]
+    # e3 is the mark itself: sent again in order. e1 and e2 may or may not have reached the
+    # output before e3 did, so they are sent again flagged late: conservative, never silent.
+    assert verdicts == [Verdict.LATE, Verdict.LATE, Verdict.BUFFERED]
+    all_watermarks(restarted, 1_000)
+    assert release(restarted, now=3) == ["e3"]
+
+
+def test_delivered_ids_are_kept_per_key_up_to_a_bound():
+    states = DictKeyStates()
+    seq = make(states)
+    all_watermarks(seq, 10**9)
+    for i in range(LANDED_IDS_KEPT + 10):
+        seq.offer("k", sk(f"e{i:03d}", 1_000 + i), None, now_ms=i)
+        release(seq, now=i)
+    state = states["k"]
+    assert len(state.landed) == LANDED_IDS_KEPT
+    assert state.landed[-1] == f"e{LANDED_IDS_KEPT + 9:03d}"
+    assert KeyState.from_json(state.to_json()) == state
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_any_interleaving_of_raw_partitions_gives_per_key_received_order(seed):
+    """Simulate dedupe tasks reading raw partitions at random paces, each sending a watermark
+    after every record (as the worker's timer would), with the sequencer in the middle."""
+    rng = random.Random(seed)
+    keys = [f"k{i}" for i in range(4)]
+    raw: list[list[tuple[str, SortKey]]] = [[] for _ in range(RAW_PARTITIONS)]
+    expected: dict[str, list[str]] = {k: [] for k in keys}
+    for n in range(120):  # ingest receives events one ms apart, keyed by event id over partitions
+        key = rng.choice(keys)
+        raw[rng.randrange(RAW_PARTITIONS)].append((key, sk(f"e{n}", n)))
+        expected[key].append(f"e{n}")
+    seq = Sequencer(RAW_PARTITIONS, max_wait_ms=10**9, states=DictKeyStates())  # watermarks only
+    got: dict[str, list[str]] = {k: [] for k in keys}
+    positions = [0] * RAW_PARTITIONS
+    weights = [rng.choice([1, 5, 25]) for _ in range(RAW_PARTITIONS)]  # uneven paces
+    now = 0
+    while any(positions[p] < len(raw[p]) for p in range(RAW_PARTITIONS)):
+        p = rng.choices(range(RAW_PARTITIONS), weights)[0]
+        if positions[p] == len(raw[p]):
+            seq.watermark(p, 10**6)  # caught up: idle partitions advance
+        else:
+            key, sort = raw[p][positions[p]]
+            positions[p] += 1
+            assert seq.offer(key, sort, None, now_ms=now)[0] is Verdict.BUFFERED
+            seq.watermark(p, sort.received_ms)
+        for pending in seq.due(now):
+            got[pending.key].append(pending.sort.event_id)
+        now += 1  # far below max_wait: only watermarks release here
+    all_watermarks(seq, 10**6)
+    for pending in seq.due(now):
+        got[pending.key].append(pending.sort.event_id)
+    assert got == expected
