@@ -174,6 +174,18 @@ def build_app(
             )
         except TimeoutError:
             log.warning("stopping with a batch unfinished; it will be processed again")
+        # Table writes wait in faust's producer buffer; one still there when the producer stops
+        # crashes the shutdown (exit 1) and loses the write (a duplicate later, not a loss).
+        buffer = app.producer.buffer
+        deadline = asyncio.get_running_loop().time() + SHUTDOWN_WAIT_S
+        try:
+            while buffer.size and asyncio.get_running_loop().time() < deadline:
+                await buffer.flush()
+        except RuntimeError:  # the buffer already stopped ("Cannot flush: Producer not Running")
+            pass
+        if buffer.size:
+            log.warning("stopping with %d table writes unsent; their events may be repeated", buffer.size)
+        await app.producer.flush()
         # faust's own final commit returns without committing when a periodic commit is in
         # flight at that moment, so what was acknowledged since would be read again.
         await app.consumer.maybe_wait_for_commit_to_finish()
