@@ -181,11 +181,11 @@ def build_app(
         try:
             while buffer.size and asyncio.get_running_loop().time() < deadline:
                 await buffer.flush()
+            await app.producer.flush()
         except RuntimeError:  # the buffer already stopped ("Cannot flush: Producer not Running")
             pass
         if buffer.size:
             log.warning("stopping with %d table writes unsent; their events may be repeated", buffer.size)
-        await app.producer.flush()
         # faust's own final commit returns without committing when a periodic commit is in
         # flight at that moment, so what was acknowledged since would be read again.
         await app.consumer.maybe_wait_for_commit_to_finish()

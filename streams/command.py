@@ -4,6 +4,8 @@
 hookstream.streams`` runs it on its own (tests run it that way, to kill it with SIGKILL).
 Progress goes to stderr; a problem before the worker starts is raised as a HookstreamError
 (one line and exit 1 from the CLI); a worker that crashes later exits 1 after faust's log.
+When faust's consumer skipped records, the worker has stopped without acknowledging past
+them and the process re-executes itself (same PID) to read them again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from hookstream.config import Config, load_config
 from hookstream.errors import ConfigError, HookstreamError
 
 TOPIC_SETUP_TIMEOUT_S = 60
+RESTARTS_ENV = "HOOKSTREAM_STREAMS_SKIP_RESTARTS"
+MAX_SKIP_RESTARTS = 20
+"""Restarts of one process after faust's consumer skipped records (see ``batching``), then exit 1."""
 
 
 @click.command("streams")
@@ -43,6 +48,7 @@ def run_worker(config: Config, progress: Callable[[str], None]) -> int:
     import faust
 
     from hookstream.streams.app import build_app
+    from hookstream.streams.batching import SkippedRecords
     from hookstream.streams.topics import create_topics
 
     if config.streams.store.startswith("rocksdb://") and importlib.util.find_spec("rocksdict") is None:
@@ -84,6 +90,17 @@ def run_worker(config: Config, progress: Callable[[str], None]) -> int:
         code = exc.code if isinstance(exc.code, int) else 1
     else:  # pragma: no cover - execute_from_commandline always exits
         code = 0
+    if isinstance(app.crash_reason, SkippedRecords) and config.path is not None:
+        restarts = int(os.environ.get(RESTARTS_ENV, "0"))
+        if restarts < MAX_SKIP_RESTARTS:
+            # Nothing past the skipped records was acknowledged: a fresh worker reads them again.
+            progress(f"streams: {app.crash_reason}; restarting (restart {restarts + 1})…")
+            os.environ[RESTARTS_ENV] = str(restarts + 1)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.execv(
+                sys.executable, [sys.executable, "-m", "hookstream.streams", "--config", str(config.path)]
+            )
     if app.crash_reason is not None:
         progress(f"hookstream: error: streams worker stopped: {app.crash_reason}")
         return code or 1
