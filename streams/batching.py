@@ -122,6 +122,8 @@ class Batches:
         )
         log.error("%s: %s", self.name, exc)
         await self.flush()  # everything buffered precedes the skipped records
+        # faust's crash_reason ends up as whatever failed last while stopping; keep ours.
+        self.app.hookstream_skipped = exc  # type: ignore[attr-defined]
         await self.app.crash(exc)
         return False
 

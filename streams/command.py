@@ -90,11 +90,12 @@ def run_worker(config: Config, progress: Callable[[str], None]) -> int:
         code = exc.code if isinstance(exc.code, int) else 1
     else:  # pragma: no cover - execute_from_commandline always exits
         code = 0
-    if isinstance(app.crash_reason, SkippedRecords) and config.path is not None:
+    skipped = getattr(app, "hookstream_skipped", None)
+    if isinstance(skipped, SkippedRecords) and config.path is not None:
         restarts = int(os.environ.get(RESTARTS_ENV, "0"))
         if restarts < MAX_SKIP_RESTARTS:
             # Nothing past the skipped records was acknowledged: a fresh worker reads them again.
-            progress(f"streams: {app.crash_reason}; restarting (restart {restarts + 1})…")
+            progress(f"streams: {skipped}; restarting (restart {restarts + 1})…")
             os.environ[RESTARTS_ENV] = str(restarts + 1)
             sys.stdout.flush()
             sys.stderr.flush()
