@@ -296,6 +296,15 @@ def decode_signature(value: str, header: str, *, encoding: str, size: int | None
     return raw
 
 
+def prefixed_signature(delivery: Delivery, header: str, *, prefix: str, encoding: str, size: int) -> bytes:
+    """The signature in ``header`` after ``prefix`` (e.g. ``sha256=``), decoded: the shape of
+    GitHub, Intercom, Typeform and generic HMAC headers. MISSING or MALFORMED otherwise."""
+    value = require_header(delivery, header)
+    if not value.startswith(prefix):
+        raise VerificationError(VerificationError.MALFORMED, f"{header} must look like {prefix}<{encoding}>")
+    return decode_signature(value[len(prefix) :], header, encoding=encoding, size=size)
+
+
 def iso8601_ms(value: str | None) -> int | None:
     """Epoch milliseconds of an ISO 8601 / RFC 3339 timestamp (``Z`` or an offset); None if absent or bad."""
     if not value:

@@ -12,7 +12,7 @@ from typing import Any
 
 from hookstream.errors import VerificationError
 
-from .base import Delivery, EventDescription, Provider, Sample, hmac_digest, pick, require_header
+from .base import Delivery, EventDescription, Provider, Sample, hmac_digest, pick, prefixed_signature
 
 HEADER = "X-Hub-Signature-256"
 
@@ -30,18 +30,7 @@ class GitHub(Provider):
                 VerificationError.MISSING,
                 f"only the legacy SHA-1 X-Hub-Signature was sent; {HEADER} is required",
             )
-        header = require_header(delivery, HEADER)
-        prefix, sep, hexsig = header.partition("=")
-        if not sep or prefix != "sha256":
-            raise VerificationError(VerificationError.MALFORMED, f"{HEADER} must look like sha256=<hex>")
-        try:
-            candidate = bytes.fromhex(hexsig)
-        except ValueError:
-            raise VerificationError(
-                VerificationError.MALFORMED, f"{HEADER} is not hex after sha256="
-            ) from None
-        if len(candidate) != 32:
-            raise VerificationError(VerificationError.MALFORMED, f"{HEADER} is not an HMAC-SHA256 digest")
+        candidate = prefixed_signature(delivery, HEADER, prefix="sha256=", encoding="hex", size=32)
         return self.match_any([candidate], lambda key: hmac_digest(key, delivery.body))
 
     def describe(self, delivery: Delivery, payload: Any) -> EventDescription:

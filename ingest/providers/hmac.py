@@ -9,13 +9,10 @@ For senders that follow no published scheme. Options on the source:
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import Any
 
-from hookstream.errors import VerificationError
-
-from .base import Delivery, EventDescription, Provider, Sample, hmac_digest, pick, require_header
+from .base import Delivery, EventDescription, Provider, Sample, hmac_digest, pick, prefixed_signature
 
 ALGORITHMS = {"sha1": 20, "sha256": 32, "sha512": 64}
 
@@ -49,25 +46,9 @@ class GenericHmac(Provider):
             raise ValueError(f"encoding must be hex or base64, not {self.encoding!r}")
 
     def verify(self, delivery: Delivery, now: float | None = None) -> int:
-        value = require_header(delivery, self.header)
-        if self.prefix:
-            if not value.startswith(self.prefix):
-                raise VerificationError(
-                    VerificationError.MALFORMED, f"{self.header} must start with {self.prefix!r}"
-                )
-            value = value[len(self.prefix) :]
-        try:
-            candidate = (
-                bytes.fromhex(value) if self.encoding == "hex" else base64.b64decode(value, validate=True)
-            )
-        except (ValueError, binascii.Error):
-            raise VerificationError(
-                VerificationError.MALFORMED, f"{self.header} is not {self.encoding}"
-            ) from None
-        if len(candidate) != ALGORITHMS[self.algorithm]:
-            raise VerificationError(
-                VerificationError.MALFORMED, f"{self.header} is not an HMAC-{self.algorithm} digest"
-            )
+        candidate = prefixed_signature(
+            delivery, self.header, prefix=self.prefix, encoding=self.encoding, size=ALGORITHMS[self.algorithm]
+        )
         return self.match_any([candidate], lambda key: hmac_digest(key, delivery.body, self.algorithm))
 
     def describe(self, delivery: Delivery, payload: Any) -> EventDescription:

@@ -11,18 +11,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hookstream.errors import VerificationError
-
 from .base import (
     Delivery,
     EventDescription,
     Provider,
     Sample,
-    decode_signature,
     hmac_digest,
     pick,
     plain_secret,
-    require_header,
+    prefixed_signature,
 )
 
 HEADER = "X-Hub-Signature"
@@ -39,11 +36,7 @@ class Intercom(Provider):
         return plain_secret(secret, "client secret from the Intercom Developer Hub")
 
     def verify(self, delivery: Delivery, now: float | None = None) -> int:
-        header = require_header(delivery, HEADER)
-        prefix, sep, hexsig = header.partition("=")
-        if not sep or prefix != "sha1":
-            raise VerificationError(VerificationError.MALFORMED, f"{HEADER} must look like sha1=<hex>")
-        candidate = decode_signature(hexsig, HEADER, encoding="hex", size=20)
+        candidate = prefixed_signature(delivery, HEADER, prefix="sha1=", encoding="hex", size=20)
         return self.match_any([candidate], lambda key: hmac_digest(key, delivery.body, "sha1"))
 
     def describe(self, delivery: Delivery, payload: Any) -> EventDescription:

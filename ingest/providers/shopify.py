@@ -8,13 +8,12 @@ configure both; the scheme has no timestamp.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import Any
 
 from hookstream.errors import VerificationError
 
-from .base import Delivery, EventDescription, Provider, Sample, hmac_digest, pick
+from .base import Delivery, EventDescription, Provider, Sample, decode_signature, hmac_digest, pick
 
 HEADERS = ("X-Shopify-Hmac-Sha256", "shopify-hmac-sha256")
 
@@ -35,16 +34,7 @@ class Shopify(Provider):
         value = _header(delivery, "Hmac-Sha256").strip()
         if not value:
             raise VerificationError(VerificationError.MISSING, "header X-Shopify-Hmac-Sha256 is missing")
-        try:
-            candidate = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise VerificationError(
-                VerificationError.MALFORMED, "X-Shopify-Hmac-Sha256 is not base64"
-            ) from None
-        if len(candidate) != 32:
-            raise VerificationError(
-                VerificationError.MALFORMED, "X-Shopify-Hmac-Sha256 is not a SHA-256 digest"
-            )
+        candidate = decode_signature(value, "X-Shopify-Hmac-Sha256", encoding="base64", size=32)
         return self.match_any([candidate], lambda key: hmac_digest(key, delivery.body))
 
     def describe(self, delivery: Delivery, payload: Any) -> EventDescription:

@@ -11,19 +11,16 @@ import base64
 import json
 from typing import Any
 
-from hookstream.errors import VerificationError
-
 from .base import (
     Delivery,
     EventDescription,
     Provider,
     Sample,
-    decode_signature,
     hmac_digest,
     iso8601_ms,
     pick,
     plain_secret,
-    require_header,
+    prefixed_signature,
 )
 
 HEADER = "Typeform-Signature"
@@ -40,11 +37,7 @@ class Typeform(Provider):
         return plain_secret(secret, "secret set on the Typeform webhook")
 
     def verify(self, delivery: Delivery, now: float | None = None) -> int:
-        header = require_header(delivery, HEADER)
-        prefix, sep, b64sig = header.partition("=")
-        if not sep or prefix != "sha256":
-            raise VerificationError(VerificationError.MALFORMED, f"{HEADER} must look like sha256=<base64>")
-        candidate = decode_signature(b64sig, HEADER, encoding="base64", size=32)
+        candidate = prefixed_signature(delivery, HEADER, prefix="sha256=", encoding="base64", size=32)
         return self.match_any([candidate], lambda key: hmac_digest(key, delivery.body))
 
     def describe(self, delivery: Delivery, payload: Any) -> EventDescription:
