@@ -38,6 +38,16 @@ class KafkaConfig:
     linger_ms: int = 5
     compression: str = "lz4"
     client_id: str = "hookstream"
+    max_message_bytes: int = 2_097_152
+    """Largest record on hookstream's topics: producers' max request size, topics' max.message.bytes.
+
+    Every source's ``max_body_bytes`` plus ``ENVELOPE_HEADROOM`` must fit: a body ingest accepts
+    must also fit through streams, retries and the DLQ.
+    """
+
+
+ENVELOPE_HEADROOM = 65_536
+"""Bytes reserved beside the body in a record: envelope fields, request headers, record headers."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +259,14 @@ def parse_config(
         if not isinstance(table, dict):
             raise ConfigError(f"{label}: sources.{name}: expected a table [sources.{name}]")
         sources[name] = _parse_source(name, _Reader(f"{label}: sources.{name}", table), base_dir)
+        limit = sources[name].max_body_bytes + ENVELOPE_HEADROOM
+        if limit > kafka.max_message_bytes:
+            raise ConfigError(
+                f"{label}: sources.{name}.max_body_bytes: {sources[name].max_body_bytes} plus "
+                f"{ENVELOPE_HEADROOM} bytes of envelope does not fit in kafka.max_message_bytes "
+                f"({kafka.max_message_bytes}); lower max_body_bytes or raise kafka.max_message_bytes "
+                f"to at least {limit}"
+            )
     consumers: dict[str, ConsumerConfig] = {}
     for name, table in top.get("consumers", dict, {}).items():
         if not isinstance(table, dict):
@@ -278,6 +296,7 @@ def _parse_kafka(r: _Reader) -> KafkaConfig:
         linger_ms=r.positive_int("linger_ms", d.linger_ms, minimum=0),
         compression=r.choice("compression", ("none", "gzip", "lz4", "zstd", "snappy"), d.compression),
         client_id=r.get("client_id", str, d.client_id),
+        max_message_bytes=r.positive_int("max_message_bytes", d.max_message_bytes, minimum=ENVELOPE_HEADROOM * 2),
     )
 
 

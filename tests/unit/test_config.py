@@ -19,6 +19,8 @@ def test_defaults_and_literal_secret(monkeypatch):
     assert source.secrets == ("literal-secret",)
     assert "literal-secret" not in repr(source)  # secrets never show in a repr or a log line
     assert source.max_body_bytes == 1_048_576 and source.events == ("*",)
+    # A body of the default limit, in its envelope, fits through every topic.
+    assert config.kafka.max_message_bytes >= source.max_body_bytes + 65_536
 
 
 def test_env_bootstrap_overrides(monkeypatch):
@@ -44,6 +46,13 @@ def test_secrets_from_env_and_file_relative_to_config(tmp_path, monkeypatch):
         ),
         ("[sources.gh]\nprovider = 'github'\n", "sources.gh.secrets: at least one secret is required"),
         (BASE + "max_body_bytes = 0\n", "sources.gh.max_body_bytes: must be at least 1"),
+        (
+            BASE + "max_body_bytes = 2097152\n",
+            "sources.gh.max_body_bytes: 2097152 plus 65536 bytes of envelope does not fit in "
+            "kafka.max_message_bytes (2097152); lower max_body_bytes or raise kafka.max_message_bytes "
+            "to at least 2162688",
+        ),
+        ("[kafka]\nmax_message_bytes = 1000\n", "kafka.max_message_bytes: must be at least 131072, got 1000"),
         (
             BASE + "allowed_ips = ['10.0.0.300/8']\n",
             "sources.gh.allowed_ips: '10.0.0.300/8' is not an IP address or CIDR",
