@@ -296,7 +296,9 @@ def _parse_kafka(r: _Reader) -> KafkaConfig:
         linger_ms=r.positive_int("linger_ms", d.linger_ms, minimum=0),
         compression=r.choice("compression", ("none", "gzip", "lz4", "zstd", "snappy"), d.compression),
         client_id=r.get("client_id", str, d.client_id),
-        max_message_bytes=r.positive_int("max_message_bytes", d.max_message_bytes, minimum=ENVELOPE_HEADROOM * 2),
+        max_message_bytes=r.positive_int(
+            "max_message_bytes", d.max_message_bytes, minimum=ENVELOPE_HEADROOM * 2
+        ),
     )
 
 
