@@ -13,8 +13,8 @@ import contextlib
 import fnmatch
 import ipaddress
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hookstream.config import Config, IPNetwork, SourceConfig
-from hookstream.errors import PayloadError, PublishError, VerificationError
+from hookstream.errors import PayloadError, PublishError, RecordTooLarge, VerificationError
 from hookstream.ingest.metrics import IngestMetrics
 from hookstream.ingest.providers import (
     Delivery,
@@ -40,7 +40,7 @@ from hookstream.ingest.providers import (
 )
 from hookstream.ingest.providers.base import content_hash_id, json_pointer, parse_payload
 from hookstream.ingest.publisher import Publisher
-from hookstream.schemas.envelope import RawEvent, encode_raw_event, ms_to_datetime, record_headers
+from hookstream.schemas.envelope import SCHEMA_VERSION, encode_raw_record, record_headers
 
 log = logging.getLogger("hookstream.ingest")
 
@@ -90,13 +90,27 @@ def _in_networks(address: str, networks: tuple[IPNetwork, ...]) -> bool:
     return any(ip in net for net in networks)
 
 
+def new_ingest_id() -> str:
+    """A random (version 4) UUID as text; what ``str(uuid.uuid4())`` gives, for a third of the cost."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def peer_address(request: Request) -> str:
+    client = request.scope.get("client")
+    return client[0] if client else ""
+
+
 def client_address(request: Request, trusted: tuple[IPNetwork, ...]) -> str:
     """The peer address; X-Forwarded-For is believed only when the peer is a trusted proxy.
 
     The right-most address not belonging to a trusted proxy is the client: anything to its
     left was written by the client itself and proves nothing.
     """
-    peer = request.client.host if request.client else ""
+    peer = peer_address(request)
     if not trusted or not _in_networks(peer, trusted):
         return peer
     forwarded = [a.strip() for a in request.headers.get("x-forwarded-for", "").split(",") if a.strip()]
@@ -174,8 +188,10 @@ def create_app(
     """Build the app. ``connect_timeout`` > 0 waits that long for Kafka at startup."""
     metrics = IngestMetrics()
     publisher = publisher or Publisher(config.kafka)
+    metrics.watch_batches(publisher)
     trusted = config.ingest.trusted_proxies
     retry_after = str(config.ingest.retry_after_seconds)
+    kafka_headers = record_headers()
     sources = {
         name: Source(
             s,
@@ -208,9 +224,10 @@ def create_app(
             return problem(413, "body_too_large", f"body exceeds {c.max_body_bytes} bytes")
         url = ""
         if source.signs_url:
-            peer = request.client.host if request.client else ""
-            url = public_url(request, c, bool(trusted) and _in_networks(peer, trusted))
-        delivery = Delivery.of(body, Headers(request.headers.items()), url=url)
+            url = public_url(request, c, bool(trusted) and _in_networks(peer_address(request), trusted))
+        # Decoded once, for the signature check and for the envelope.
+        header_pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]]
+        delivery = Delivery.of(body, Headers(header_pairs), url=url)
         received_at = clock()
         try:
             matched = source.provider.verify(delivery, now=received_at)
@@ -241,38 +258,42 @@ def create_app(
             return JSONResponse(
                 {"status": "filtered", "event_id": description.event_id, "event_type": description.event_type}
             )
-        event = RawEvent(
-            ingest_id=str(uuid.uuid4()),
-            event_id=description.event_id,
-            source=name,
-            provider=c.provider,
-            event_type=description.event_type,
-            ordering_key=description.ordering_key,
-            received_at=ms_to_datetime(int(received_at * 1000)),
-            created_at=ms_to_datetime(description.created_at_ms) if description.created_at_ms else None,
-            remote_addr=remote,
-            headers={
+        event_id = description.event_id
+        ingest_id = new_ingest_id()
+        record = {
+            "schema_version": SCHEMA_VERSION,
+            "ingest_id": ingest_id,
+            "event_id": event_id,
+            "source": name,
+            "provider": c.provider,
+            "event_type": description.event_type,
+            "ordering_key": description.ordering_key,
+            "received_at": int(received_at * 1000),
+            "created_at": description.created_at_ms,
+            "remote_addr": remote,
+            "headers": {
                 k: ("[redacted]" if k in CREDENTIAL_HEADERS else v)
-                for k, v in request.headers.items()
+                for k, v in header_pairs
                 if k not in HOP_BY_HOP
             },
-            content_type=delivery.content_type,
-            body=body,
-            verified=True,
-            matched_secret=matched,
-        )
+            "content_type": delivery.content_type,
+            "body": body,
+            "verified": True,
+            "matched_secret": matched,
+            "late": False,
+        }
         try:
-            took = await publisher.publish(event.event_id.encode(), encode_raw_event(event), record_headers())
+            took = await publisher.publish(event_id.encode(), encode_raw_record(record), kafka_headers)
+        except RecordTooLarge as exc:
+            return problem(413, "event_too_large", str(exc))
         except PublishError as exc:
-            log.warning(
-                "publish failed", extra={"source": name, "event_id": event.event_id, "error": str(exc)}
-            )
+            log.warning("publish failed", extra={"source": name, "event_id": event_id, "error": str(exc)})
             return problem(503, "kafka_unavailable", str(exc), headers={"Retry-After": retry_after})
         metrics.publish_latency.observe(took)
         metrics.child(metrics.published, name).inc()
         if handshake is not None:
             return handshake_response(handshake)
-        return JSONResponse({"status": "accepted", "event_id": event.event_id, "ingest_id": event.ingest_id})
+        return JSONResponse({"status": "accepted", "event_id": event_id, "ingest_id": ingest_id})
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

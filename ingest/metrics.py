@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 
 class IngestMetrics:
@@ -51,6 +54,10 @@ class IngestMetrics:
         )
         self._children: dict[tuple[Any, ...], Any] = {}
 
+    def watch_batches(self, publisher: Any) -> None:
+        """Export the publisher's batch counters (read at scrape time, free on the request path)."""
+        self.registry.register(_BatchCollector(publisher))
+
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, cached: label lookup is measurable on the request path."""
         key = (id(metric), *labels)
@@ -58,3 +65,20 @@ class IngestMetrics:
         if found is None:
             found = self._children[key] = metric.labels(*labels)
         return found
+
+
+class _BatchCollector(Collector):
+    def __init__(self, publisher: Any) -> None:
+        self.publisher = publisher
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "hookstream_ingest_kafka_batches",
+            "Record batches handed to Kafka; records / batches is how many requests share one.",
+            value=self.publisher.batches_sent,
+        )
+        yield CounterMetricFamily(
+            "hookstream_ingest_kafka_batched_records",
+            "Records handed to Kafka in those batches.",
+            value=self.publisher.records_sent,
+        )

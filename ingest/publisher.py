@@ -1,10 +1,16 @@
 """Durable publishing to the raw topic with aiokafka.
 
-One idempotent producer (acks=all) per process, with a few ms of linger and compression so
-concurrent requests share batches. Each request awaits its own record's acknowledgement;
-there is never a per-request flush. If Kafka does not acknowledge within the configured
-timeout, ``publish`` raises PublishError and the request is answered 503: a 2xx is only ever
-sent for an acknowledged record.
+One idempotent producer (acks=all) per process. Requests that arrive within ``linger_ms`` of
+each other share one record batch per partition: ``publish`` appends the record to the
+partition's open batch and waits; the batch is handed to aiokafka (``send_batch``) when it
+is full or has lingered, and every waiting request is answered when Kafka acknowledged the
+batch. One timer per batch enforces ``publish_timeout_seconds``: past it the waiting requests
+get PublishError (answered 503), so a 2xx is only ever sent for an acknowledged record.
+
+Batching here rather than one ``producer.send`` per request keeps the per-request cost to an
+append and a future: the request path of a webhook receiver is CPU-bound in Python.
+Records are placed on partitions exactly as aiokafka's (and Java's) default partitioner
+does, murmur2 of the key, so the raw topic's layout does not depend on who produced it.
 """
 
 from __future__ import annotations
@@ -12,15 +18,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
+from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from hookstream.config import KafkaConfig
-from hookstream.errors import PublishError
+from hookstream.errors import PublishError, RecordTooLarge
 
 log = logging.getLogger("hookstream.ingest")
+
+BATCH_BYTES = 256 * 1024
+"""A batch is handed over once it holds this much; a larger single record travels alone."""
 
 
 async def ensure_topic(
@@ -55,6 +68,24 @@ async def ensure_topic(
         await admin.close()
 
 
+class _Batch:
+    """Records for one partition, and the requests waiting for their acknowledgement."""
+
+    __slots__ = ("partition", "builder", "waiters", "linger", "deadline")
+
+    def __init__(self, partition: int, builder: BatchBuilder) -> None:
+        self.partition = partition
+        self.builder = builder
+        self.waiters: list[asyncio.Future[None]] = []
+        self.linger: asyncio.TimerHandle | None = None
+        self.deadline: asyncio.TimerHandle | None = None
+
+    def fail(self, error: PublishError) -> None:
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_exception(PublishError(str(error)))  # one instance per request: tracebacks
+
+
 class Publisher:
     """Owns the producer. ``start`` keeps retrying in the background until Kafka answers."""
 
@@ -64,6 +95,16 @@ class Publisher:
         self._connect_task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._closing = False
+        self._partitions: list[int] = []
+        self._open: dict[int, _Batch] = {}
+        self._submit_locks: dict[int, asyncio.Lock] = {}
+        self._submitting: set[asyncio.Task[None]] = set()
+        self._unsettled: set[_Batch] = set()
+        self._linger_s = config.linger_ms / 1000
+        self.batches_sent = 0
+        """Batches handed to Kafka, and the records in them: their ratio is how well requests share."""
+        self.records_sent = 0
+        self._timeout_s = config.publish_timeout_seconds
 
     @property
     def ready(self) -> bool:
@@ -77,12 +118,13 @@ class Publisher:
             client_id=f"{c.client_id}-ingest",
             acks="all",
             enable_idempotence=True,
-            linger_ms=c.linger_ms,
+            linger_ms=0,  # batches are sealed here before aiokafka sees them
             compression_type=None if c.compression == "none" else c.compression,
             # Keep retrying a batch for as long as a request might still be waiting, and a bit.
             request_timeout_ms=max(timeout_ms, 5000),
             retry_backoff_ms=100,
-            max_batch_size=256 * 1024,
+            max_batch_size=BATCH_BYTES,
+            max_request_size=c.max_message_bytes,
         )
 
     async def start(self) -> None:
@@ -98,16 +140,19 @@ class Publisher:
 
     async def _connect_loop(self) -> None:
         delay = 0.5
+        c = self.config
         while not self._closing:
             producer = self._make_producer()
             try:
                 await ensure_topic(
-                    self.config.bootstrap_servers,
-                    self.config.raw_topic,
-                    self.config.partitions,
-                    self.config.replication_factor,
+                    c.bootstrap_servers,
+                    c.raw_topic,
+                    c.partitions,
+                    c.replication_factor,
+                    config={"max.message.bytes": str(c.max_message_bytes)},
                 )
                 await producer.start()
+                partitions = sorted(await producer.partitions_for(c.raw_topic))
             except PublishError as exc:
                 log.error("cannot publish: %s", exc)
                 await producer.stop()
@@ -116,40 +161,115 @@ class Publisher:
                 await producer.stop()
                 log.warning(
                     "Kafka not reachable yet; retrying",
-                    extra={
-                        "bootstrap_servers": self.config.bootstrap_servers,
-                        "error": str(exc),
-                        "retry_in_s": delay,
-                    },
+                    extra={"bootstrap_servers": c.bootstrap_servers, "error": str(exc), "retry_in_s": delay},
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
                 continue
+            self._partitions = partitions
             self._producer = producer
             self._ready.set()
-            log.info("producer connected", extra={"bootstrap_servers": self.config.bootstrap_servers})
+            log.info("producer connected", extra={"bootstrap_servers": c.bootstrap_servers})
             return
+
+    def partition_for(self, key: bytes) -> int:
+        """The partition of ``key``: aiokafka's and Java's default partitioner (murmur2)."""
+        parts = self._partitions
+        return parts[(murmur2(key) & 0x7FFFFFFF) % len(parts)]
 
     async def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> float:
         """Send one record and wait for its acknowledgement; returns the seconds it took."""
+        if self._closing:
+            raise PublishError("shutting down")
         producer = self._producer
         if producer is None:
             raise PublishError("not connected to Kafka yet")
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
+        if size > self.config.max_message_bytes:
+            raise RecordTooLarge(
+                f"the event is {size} bytes in its envelope; kafka.max_message_bytes is "
+                f"{self.config.max_message_bytes}"
+            )
         started = time.perf_counter()
-        try:
-            async with asyncio.timeout(self.config.publish_timeout_seconds):
-                delivery = await producer.send(self.config.raw_topic, value=value, key=key, headers=headers)
-                await asyncio.shield(delivery)
-        except TimeoutError:
-            raise PublishError(
-                f"Kafka did not acknowledge within {self.config.publish_timeout_seconds:g} s"
-            ) from None
-        except KafkaError as exc:
-            raise PublishError(f"Kafka refused the record: {exc}") from None
+        partition = self.partition_for(key)
+        batch = self._open.get(partition) or self._open_batch(producer, partition)
+        if batch.builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
+            self._seal(batch)  # full: hand it over and start the next one
+            batch = self._open_batch(producer, partition)
+            batch.builder.append(timestamp=None, key=key, value=value, headers=headers)  # first always fits
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        batch.waiters.append(waiter)
+        await waiter
         return time.perf_counter() - started
 
+    def _open_batch(self, producer: AIOKafkaProducer, partition: int) -> _Batch:
+        loop = asyncio.get_running_loop()
+        batch = _Batch(partition, producer.create_batch())
+        batch.linger = loop.call_later(self._linger_s, self._seal, batch)
+        batch.deadline = loop.call_later(self._timeout_s, self._expire, batch)
+        self._open[partition] = batch
+        self._unsettled.add(batch)
+        return batch
+
+    def _seal(self, batch: _Batch) -> None:
+        """No more records for ``batch``: hand it to aiokafka, in order per partition."""
+        if self._open.get(batch.partition) is not batch:
+            return
+        del self._open[batch.partition]
+        if batch.linger is not None:
+            batch.linger.cancel()
+        batch.builder.close()
+        self.batches_sent += 1
+        self.records_sent += len(batch.waiters)
+        task = asyncio.get_running_loop().create_task(self._submit(batch))
+        self._submitting.add(task)
+        task.add_done_callback(self._submitting.discard)
+
+    async def _submit(self, batch: _Batch) -> None:
+        lock = self._submit_locks.get(batch.partition)
+        if lock is None:
+            lock = self._submit_locks[batch.partition] = asyncio.Lock()
+        producer = self._producer
+        try:
+            async with lock:  # asyncio locks are FIFO: batches of a partition keep their order
+                if producer is None:
+                    raise PublishError("the producer is closed")
+                delivery = await producer.send_batch(
+                    batch.builder, self.config.raw_topic, partition=batch.partition
+                )
+        except PublishError as exc:
+            self._settle(batch, exc)
+        except Exception as exc:  # aiokafka refused the batch (closed, timed out waiting for room)
+            self._settle(batch, PublishError(f"Kafka refused the record: {exc}"))
+        else:
+            delivery.add_done_callback(partial(self._delivered, batch))
+
+    def _delivered(self, batch: _Batch, delivery: asyncio.Future[object]) -> None:
+        if delivery.cancelled():
+            self._settle(batch, PublishError("the send was cancelled"))
+        elif (exc := delivery.exception()) is not None:
+            self._settle(batch, PublishError(f"Kafka refused the record: {exc}"))
+        else:
+            self._settle(batch, None)
+
+    def _settle(self, batch: _Batch, error: PublishError | None) -> None:
+        if batch.deadline is not None:
+            batch.deadline.cancel()
+        self._unsettled.discard(batch)
+        if error is not None:
+            batch.fail(error)
+            return
+        for waiter in batch.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _expire(self, batch: _Batch) -> None:
+        """The publish timeout passed: the waiting requests are answered 503 (the batch may still land)."""
+        self._seal(batch)
+        batch.fail(PublishError(f"Kafka did not acknowledge within {self._timeout_s:g} s"))
+
     async def stop(self) -> None:
-        """Flush what is buffered and close."""
+        """Hand over what is batched, wait for it (up to the publish timeout), flush and close."""
         self._closing = True
         if self._connect_task and not self._connect_task.done():
             self._connect_task.cancel()
@@ -157,7 +277,13 @@ class Publisher:
                 await self._connect_task
             except asyncio.CancelledError:
                 pass
+        for batch in list(self._open.values()):
+            self._seal(batch)
+        if self._submitting:
+            await asyncio.wait(set(self._submitting), timeout=self._timeout_s)
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        for batch in list(self._unsettled):
+            self._settle(batch, PublishError("the producer stopped before Kafka acknowledged"))
         self._ready.clear()

@@ -75,8 +75,17 @@ def ms_to_datetime(ms: int) -> datetime:
 
 
 def encode_raw_event(event: RawEvent) -> bytes:
+    return encode_raw_record(event.to_record())
+
+
+def encode_raw_record(record: dict[str, Any]) -> bytes:
+    """Encode a RawEvent given as the Avro record itself (timestamps as datetimes or epoch ms).
+
+    Ingest's request path uses this to skip building a RawEvent; fastavro still checks every
+    field against the schema, so a missing or mistyped field fails here, not downstream.
+    """
     buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, load_schema("raw_event"), event.to_record())
+    fastavro.schemaless_writer(buf, load_schema("raw_event"), record)
     return buf.getvalue()
 
 

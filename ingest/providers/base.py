@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import time
@@ -89,7 +90,7 @@ class Sample:
 
 
 def hmac_digest(key: bytes, message: bytes, algorithm: str = "sha256") -> bytes:
-    return hmac.new(key, message, getattr(hashlib, algorithm)).digest()
+    return hmac.digest(key, message, algorithm)  # OpenSSL one-shot: no Python HMAC object per call
 
 
 def constant_time_equal(a: bytes, b: bytes) -> bool:
@@ -146,14 +147,18 @@ def parse_payload(delivery: Delivery) -> Any:
         raise PayloadError(f"body is not valid JSON: {exc}") from None
 
 
+@functools.lru_cache(maxsize=1024)
+def _pointer_parts(pointer: str) -> tuple[str, ...]:
+    return tuple(raw.replace("~1", "/").replace("~0", "~") for raw in pointer.lstrip("/").split("/"))
+
+
 def json_pointer(doc: Any, pointer: str) -> Any:
     """Resolve an RFC 6901 JSON pointer; None where any step is missing."""
     if pointer in ("", "/"):
         return doc
     node = doc
-    for raw in pointer.lstrip("/").split("/"):
-        part = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, Mapping):
+    for part in _pointer_parts(pointer):
+        if isinstance(node, dict):
             if part not in node:
                 return None
             node = node[part]
@@ -162,6 +167,10 @@ def json_pointer(doc: Any, pointer: str) -> Any:
                 node = node[int(part)]
             except (ValueError, IndexError):
                 return None
+        elif isinstance(node, Mapping):
+            if part not in node:
+                return None
+            node = node[part]
         else:
             return None
     return node

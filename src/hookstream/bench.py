@@ -54,8 +54,8 @@ def noop_app() -> Any:
 
 
 def _serve(kind: str, port: int, config_path: str) -> None:
-    """Child process entry point: serve one of the two apps with uvicorn."""
-    import uvicorn
+    """Child process entry point: serve one of the two apps as ``hookstream ingest`` does."""
+    from hookstream.ingest.server import serve
 
     if kind == "noop":
         app = noop_app()
@@ -64,7 +64,7 @@ def _serve(kind: str, port: int, config_path: str) -> None:
         from hookstream.ingest.app import create_app
 
         app = create_app(load_config(config_path), connect_timeout=60)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    serve(app, "127.0.0.1", port, log_level="warning")
 
 
 def _requests(total: int) -> list[tuple[bytes, dict[str, str]]]:

@@ -86,10 +86,9 @@ def kafka(port: int, data_dir: Path | None) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: [ingest].port, 8000).")
 def ingest(config_path: str | None, host: str | None, port: int | None) -> None:
     """Serve the ingest app (POST /webhooks/{source})."""
-    import uvicorn
-
     from hookstream.config import load_config
     from hookstream.ingest.app import create_app
+    from hookstream.ingest.server import serve
     from hookstream.logs import configure_logging
 
     config = load_config(config_path)
@@ -100,9 +99,7 @@ def ingest(config_path: str | None, host: str | None, port: int | None) -> None:
     progress(
         f"ingest: serving {len(config.sources)} source(s) on http://{bind_host}:{bind_port}/webhooks/<source>"
     )
-    uvicorn.run(
-        app, host=bind_host, port=bind_port, log_config=None, access_log=False, timeout_graceful_shutdown=30
-    )
+    serve(app, bind_host, bind_port, log_config=None, timeout_graceful_shutdown=30)
 
 
 # -- dev ----------------------------------------------------------------------------------------
@@ -338,7 +335,7 @@ def _write_bench(result: dict, out: Path) -> None:
 
 
 @bench.command("ingest")
-@click.option("--requests", "total", default=3000, show_default=True, type=click.IntRange(min=100))
+@click.option("--requests", "total", default=20000, show_default=True, type=click.IntRange(min=100))
 @click.option("--concurrency", default=64, show_default=True, type=click.IntRange(1, 1024))
 @bench_bootstrap_option
 @click.option(

@@ -38,3 +38,7 @@ class PayloadError(HookstreamError):
 
 class PublishError(HookstreamError):
     """Kafka did not acknowledge a record in time; nothing may be answered 2xx."""
+
+
+class RecordTooLarge(PublishError):
+    """The event, in its envelope, exceeds ``kafka.max_message_bytes``: Kafka would refuse it every time."""

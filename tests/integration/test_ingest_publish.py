@@ -9,8 +9,11 @@ import time
 
 import httpx
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
+from hookstream.errors import PublishError
 from hookstream.ingest.providers import provider_class
+from hookstream.ingest.publisher import Publisher
 from hookstream.schemas.envelope import FINGERPRINT_HEADER, decode_raw_event, schema_fingerprint
 
 from .support import make_config, read_topic, running_ingest
@@ -136,10 +139,70 @@ async def test_concurrent_requests_share_batches_and_all_are_acknowledged(kafka_
         httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client,
     ):
         statuses = await asyncio.gather(*(one(client, i) for i in range(n)))
+        metrics = (await client.get("/metrics")).text
     assert statuses == [200] * n
     records = await read_topic(kafka_bootstrap, config.kafka.raw_topic)
     assert sorted(r.key.decode() for r in records) == sorted(f"{unique}-{i}" for i in range(n))
     assert len({r.partition for r in records}) == config.kafka.partitions
+    # Placed exactly where Kafka's default partitioner (murmur2 of the key) puts them.
+    all_partitions = list(range(config.kafka.partitions))
+    for r in records:
+        assert r.partition == DefaultPartitioner()(r.key, all_partitions, all_partitions), r.key
+    assert metric_value(metrics, "hookstream_ingest_kafka_batched_records_total") == n
+    assert 1 <= metric_value(metrics, "hookstream_ingest_kafka_batches_total") <= n
+
+
+async def test_records_published_together_share_one_batch_per_partition(kafka_bootstrap, unique):
+    config = make_config(kafka_bootstrap, SOURCES)
+    publisher = Publisher(config.kafka)
+    await publisher.start()
+    assert await publisher.wait_ready(30)
+    try:
+        n = 200
+        took = await asyncio.gather(
+            *(publisher.publish(f"{unique}-{i}".encode(), b"v%d" % i, []) for i in range(n))
+        )
+        assert all(t > 0 for t in took)
+        # All appended within one linger: one batch per partition, each acknowledged once.
+        assert publisher.records_sent == n
+        assert publisher.batches_sent == config.kafka.partitions
+    finally:
+        await publisher.stop()
+    with pytest.raises(PublishError, match="shutting down"):
+        await publisher.publish(b"late", b"v", [])
+    records = await read_topic(kafka_bootstrap, config.kafka.raw_topic)
+    assert sorted(r.value for r in records) == sorted(b"v%d" % i for i in range(n))
+
+
+def metric_value(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+async def test_an_event_too_large_for_kafka_is_refused_with_413_and_not_published(kafka_bootstrap, unique):
+    # The body is within max_body_bytes, but with its request headers the envelope is not
+    # within kafka.max_message_bytes: Kafka would refuse it on every retry, so say so now.
+    config = make_config(
+        kafka_bootstrap,
+        {"gh": {"provider": "github", "secrets": ["s"], "max_body_bytes": 65_536}},
+        max_message_bytes=131_072,
+    )
+    gh = signer("github", ["s"])
+    body = json.dumps({"pad": "x" * 60_000, "repository": {"full_name": "acme/api"}}).encode()
+    headers = gh.sign(body, timestamp=0) | {"X-GitHub-Event": "push", "X-GitHub-Delivery": f"{unique}-big"}
+    padding = {f"X-Pad-{i}": "y" * 7_000 for i in range(11)}
+    async with running_ingest(config) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        r = await client.post("/webhooks/gh", content=body, headers=headers | padding)
+        assert r.status_code == 413, r.text
+        assert r.json()["error"] == "event_too_large"
+        assert "kafka.max_message_bytes is 131072" in r.json()["detail"]
+        headers["X-GitHub-Delivery"] = f"{unique}-ok"
+        r = await client.post("/webhooks/gh", content=body, headers=headers)
+        assert r.status_code == 200, r.text
+    keys = [r.key.decode() for r in await read_topic(kafka_bootstrap, config.kafka.raw_topic)]
+    assert keys == [f"{unique}-ok"]
 
 
 async def test_broker_down_gives_503_never_2xx_and_recovers(local_kafka, unique):
