@@ -314,6 +314,26 @@ def prefixed_signature(delivery: Delivery, header: str, *, prefix: str, encoding
     return decode_signature(value[len(prefix) :], header, encoding=encoding, size=size)
 
 
+def v0_signed(delivery: Delivery, signature_header: str, timestamp_header: str) -> tuple[int, bytes, bytes]:
+    """Slack's and Zoom's scheme: ``v0=<hex HMAC-SHA256>`` over ``v0:{timestamp}:{body}``.
+
+    Returns (timestamp, candidate signature, signed bytes). The timestamp header's text as
+    sent is what was signed (as in slack_sdk), not a re-rendering of the parsed number.
+    """
+    signature = require_header(delivery, signature_header)
+    ts_text = require_header(delivery, timestamp_header)
+    ts = parse_unix_seconds(ts_text, timestamp_header)
+    if not signature.startswith("v0="):
+        raise VerificationError(VerificationError.MALFORMED, f"{signature_header} must look like v0=<hex>")
+    candidate = decode_signature(signature[3:], signature_header, encoding="hex", size=32)
+    return ts, candidate, b"v0:" + ts_text.encode() + b":" + delivery.body
+
+
+def v0_signature(key: bytes, timestamp: int, body: bytes) -> str:
+    """The ``v0=<hex>`` header value of ``v0_signed``'s scheme, for ``sign``."""
+    return "v0=" + hmac_digest(key, b"v0:" + str(timestamp).encode() + b":" + body).hex()
+
+
 def iso8601_ms(value: str | None) -> int | None:
     """Epoch milliseconds of an ISO 8601 / RFC 3339 timestamp (``Z`` or an offset); None if absent or bad."""
     if not value:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hookstream.errors import VerificationError
-
 from .base import (
     Delivery,
     EventDescription,
@@ -21,9 +19,9 @@ from .base import (
     check_timestamp,
     hmac_digest,
     now_seconds,
-    parse_unix_seconds,
     pick,
-    require_header,
+    v0_signature,
+    v0_signed,
 )
 
 SIGNATURE = "X-Slack-Signature"
@@ -39,22 +37,7 @@ class Slack(Provider):
     sample_event_type = "message"
 
     def verify(self, delivery: Delivery, now: float | None = None) -> int:
-        signature = require_header(delivery, SIGNATURE)
-        ts_text = require_header(delivery, TIMESTAMP)
-        ts = parse_unix_seconds(ts_text, TIMESTAMP)
-        version, sep, hexsig = signature.partition("=")
-        if not sep or version != "v0":
-            raise VerificationError(VerificationError.MALFORMED, f"{SIGNATURE} must look like v0=<hex>")
-        try:
-            candidate = bytes.fromhex(hexsig)
-        except ValueError:
-            raise VerificationError(
-                VerificationError.MALFORMED, f"{SIGNATURE} is not hex after v0="
-            ) from None
-        if len(candidate) != 32:
-            raise VerificationError(VerificationError.MALFORMED, f"{SIGNATURE} is not an HMAC-SHA256 digest")
-        # The header text as sent is what was signed (as in slack_sdk), not a re-rendering of it.
-        signed = b"v0:" + ts_text.encode() + b":" + delivery.body
+        ts, candidate, signed = v0_signed(delivery, SIGNATURE, TIMESTAMP)
         matched = self.match_any([candidate], lambda key: hmac_digest(key, signed))
         check_timestamp(ts, now_seconds(now), self.tolerance, future=True)
         return matched
@@ -85,9 +68,8 @@ class Slack(Provider):
     def sign(
         self, body: bytes, *, timestamp: int, url: str = "", event_id: str = "", key_index: int = 0
     ) -> dict[str, str]:
-        signed = b"v0:" + str(timestamp).encode() + b":" + body
         return {
-            SIGNATURE: "v0=" + hmac_digest(self.keys[key_index], signed).hex(),
+            SIGNATURE: v0_signature(self.keys[key_index], timestamp, body),
             TIMESTAMP: str(timestamp),
             "Content-Type": "application/json",
         }

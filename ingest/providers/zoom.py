@@ -29,13 +29,12 @@ from .base import (
     Sample,
     check_timestamp,
     content_hash_id,
-    decode_signature,
     hmac_digest,
     now_seconds,
-    parse_unix_seconds,
     pick,
     plain_secret,
-    require_header,
+    v0_signature,
+    v0_signed,
 )
 
 SIGNATURE = "x-zm-signature"
@@ -59,15 +58,7 @@ class Zoom(Provider):
         return plain_secret(secret, "Secret Token from the Zoom app's Access page")
 
     def _signed(self, delivery: Delivery) -> tuple[int, bytes, bytes]:
-        signature = require_header(delivery, SIGNATURE)
-        ts_text = require_header(delivery, TIMESTAMP)
-        ts = parse_unix_seconds(ts_text, TIMESTAMP)
-        version, sep, hexsig = signature.partition("=")
-        if not sep or version != "v0":
-            raise VerificationError(VerificationError.MALFORMED, f"{SIGNATURE} must look like v0=<hex>")
-        candidate = decode_signature(hexsig, SIGNATURE, encoding="hex", size=32)
-        # The header text as sent is what Zoom signed, not a re-rendering of the parsed number.
-        return ts, candidate, b"v0:" + ts_text.encode() + b":" + delivery.body
+        return v0_signed(delivery, SIGNATURE, TIMESTAMP)
 
     def verify(self, delivery: Delivery, now: float | None = None) -> int:
         ts, candidate, signed = self._signed(delivery)
@@ -102,9 +93,8 @@ class Zoom(Provider):
     def sign(
         self, body: bytes, *, timestamp: int, url: str = "", event_id: str = "", key_index: int = 0
     ) -> dict[str, str]:
-        signed = b"v0:" + str(timestamp).encode() + b":" + body
         return {
-            SIGNATURE: "v0=" + hmac_digest(self.keys[key_index], signed).hex(),
+            SIGNATURE: v0_signature(self.keys[key_index], timestamp, body),
             TIMESTAMP: str(timestamp),
             "Content-Type": "application/json; charset=utf-8",
         }
