@@ -30,6 +30,7 @@ from faust.types import EventT
 from prometheus_client import generate_latest
 
 from hookstream.config import Config
+from hookstream.message_size import fetch_sizes
 from hookstream.streams.batching import Batches
 from hookstream.streams.dedupe import Deduper
 from hookstream.streams.metrics import StreamsMetrics
@@ -85,6 +86,11 @@ def build_app(
         producer_acks=-1,
         producer_compression_type=None if k.compression == "none" else k.compression,
         producer_linger=k.linger_ms / 1000,
+        # Records as large as ingest accepts (faust's defaults stop at 1,000,000 bytes, and a
+        # record the producer refuses crashes the agent): see ``message_size``. faust passes
+        # consumer_max_fetch_size to aiokafka as max_partition_fetch_bytes.
+        producer_max_request_size=k.max_message_bytes,
+        consumer_max_fetch_size=k.max_message_bytes,
         web_enabled=True,
         web_port=s.web_port,
         web_bind=s.web_bind,
@@ -115,7 +121,12 @@ def build_app(
         metrics=metrics,
         raw_topic=k.raw_topic,
         offsets=app.add_dependency(
-            OffsetsProbe(k.bootstrap_servers, group_id=s.app_id, client_id=f"{k.client_id}-streams")
+            OffsetsProbe(
+                k.bootstrap_servers,
+                group_id=s.app_id,
+                client_id=f"{k.client_id}-streams",
+                fetch_sizes=fetch_sizes(k),
+            )
         ),
     )
     sequence_stage = SequenceStage(

@@ -64,7 +64,7 @@ def run_worker(config: Config, progress: Callable[[str], None]) -> int:
     level = kafka_log.level
     kafka_log.setLevel(logging.CRITICAL)  # its retries would print a line each; ours says it once
     try:
-        loop.run_until_complete(asyncio.wait_for(create_topics(config), TOPIC_SETUP_TIMEOUT_S))
+        warnings = loop.run_until_complete(asyncio.wait_for(create_topics(config), TOPIC_SETUP_TIMEOUT_S))
     except TimeoutError:
         raise HookstreamError(
             f"Kafka at {bootstrap} did not answer within {TOPIC_SETUP_TIMEOUT_S} s; is it running?"
@@ -73,6 +73,8 @@ def run_worker(config: Config, progress: Callable[[str], None]) -> int:
         raise HookstreamError(f"cannot set up topics on Kafka at {bootstrap}: {exc}") from None
     finally:
         kafka_log.setLevel(level)
+    for warning in warnings:
+        progress(f"streams: warning: {warning}")
     app = build_app(config, progress=progress)
     worker = faust.Worker(
         app,

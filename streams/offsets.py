@@ -7,7 +7,7 @@ service keeps a small group-less client of its own, started and stopped with the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -15,11 +15,20 @@ from mode import Service
 
 
 class OffsetsProbe(Service):
-    def __init__(self, bootstrap_servers: str, group_id: str, client_id: str, **kwargs: object) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        group_id: str,
+        client_id: str,
+        fetch_sizes: Mapping[str, int] | None = None,
+        **kwargs: object,
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.bootstrap_servers = bootstrap_servers
         self.group_id = group_id
         self.client_id = client_id
+        self.fetch_sizes = dict(fetch_sizes or {})
+        """aiokafka fetch settings for ``records_between``, which reads whole records."""
         self._consumer: AIOKafkaConsumer | None = None
 
     async def on_start(self) -> None:
@@ -65,6 +74,7 @@ class OffsetsProbe(Service):
             client_id=f"{self.client_id}-check",
             group_id=None,
             enable_auto_commit=False,
+            **self.fetch_sizes,
         )
         await consumer.start()
         try:

@@ -5,6 +5,11 @@ faust ignores a topic that does not exist when it subscribes, so they are create
 * the raw topic and the repartition topic must have ``kafka.partitions`` partitions, because
   the tables are co-partitioned with them (and the count must never change after go-live);
 * the events topic is created with the same count when missing, but any existing count is fine.
+
+Each is created to take records of ``kafka.max_message_bytes`` (``message_size``), as ingest
+creates the raw topic: the worker copies every record ingest accepted to the repartition and events
+topics, and one they refused would stop it. Existing topics are not changed; one that takes
+smaller records is reported.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from hookstream.config import Config
 from hookstream.errors import ConfigError
+from hookstream.message_size import below_limit_warning, topic_config, topics_below_limit
 
 METADATA_WAIT_S = 15
 
@@ -24,7 +30,8 @@ def repartition_topic(config: Config) -> str:
     return f"{config.streams.app_id}-by-ordering-key"
 
 
-async def create_topics(config: Config) -> None:
+async def create_topics(config: Config) -> list[str]:
+    """Create the missing topics; returns a warning for each existing one that takes too small records."""
     k = config.kafka
     strict = {k.raw_topic: k.partitions, repartition_topic(config): k.partitions}
     wanted = {**strict, k.events_topic: k.partitions}
@@ -33,7 +40,12 @@ async def create_topics(config: Config) -> None:
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name, num_partitions=count, replication_factor=k.replication_factor)
+            NewTopic(
+                name,
+                num_partitions=count,
+                replication_factor=k.replication_factor,
+                topic_configs=topic_config(k),
+            )
             for name, count in wanted.items()
             if name not in existing
         ]
@@ -43,6 +55,7 @@ async def create_topics(config: Config) -> None:
             except TopicAlreadyExistsError:
                 pass
         counts = await _partition_counts(admin, list(strict))
+        too_small = await topics_below_limit(admin, wanted, k)
     finally:
         await admin.close()
     for name, expected in strict.items():
@@ -51,6 +64,7 @@ async def create_topics(config: Config) -> None:
                 f"topic {name} has {counts[name]} partitions but kafka.partitions is {expected}; the "
                 "streams tables are co-partitioned with it, so set kafka.partitions to match"
             )
+    return [below_limit_warning(name, limit, k) for name, limit in sorted(too_small.items())]
 
 
 async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:

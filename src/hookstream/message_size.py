@@ -1,0 +1,75 @@
+"""How large a record hookstream's topics and Kafka clients let through: ``kafka.max_message_bytes``.
+
+Kafka's defaults stop a record at about 1 MiB, less than a source's largest body in its envelope,
+and in several places that must all agree:
+
+* the topic: ``max.message.bytes`` (else the broker's ``message.max.bytes``, 1,048,588), checked
+  on the record batch as written, after compression;
+* every producer: aiokafka's ``max_request_size`` (1,048,576), faust's
+  ``producer_max_request_size`` (1,000,000), checked on each record before it is sent;
+* every consumer: ``max_partition_fetch_bytes`` (1 MiB) per partition, ``fetch_max_bytes`` per
+  fetch. The broker returns a batch larger than these whole only when it is the first non-empty
+  partition of its fetch response (KIP-74), else nothing for that partition, so an undersized
+  consumer still makes progress, but only as that partition's turn comes round.
+
+A record batch is at most ``max_message_bytes`` on our topics, so fetch sizes of at least that
+fetch it at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from hookstream.config import KafkaConfig
+
+TOPIC_LIMIT = "max.message.bytes"
+AIOKAFKA_FETCH_MAX_BYTES = 52_428_800
+"""aiokafka's default ``fetch_max_bytes``, kept when it is already larger than a record."""
+
+
+def topic_config(kafka: KafkaConfig) -> dict[str, str]:
+    """Configs for a topic hookstream creates, so that it takes records of ``max_message_bytes``."""
+    return {TOPIC_LIMIT: str(kafka.max_message_bytes)}
+
+
+def fetch_sizes(kafka: KafkaConfig) -> dict[str, int]:
+    """aiokafka consumer settings that fetch a record of ``max_message_bytes`` in one go."""
+    return {
+        "max_partition_fetch_bytes": kafka.max_message_bytes,
+        "fetch_max_bytes": max(AIOKAFKA_FETCH_MAX_BYTES, kafka.max_message_bytes),
+    }
+
+
+async def topics_below_limit(
+    admin: AIOKafkaAdminClient, topics: Iterable[str], kafka: KafkaConfig
+) -> dict[str, int]:
+    """The topics among ``topics`` that exist and take smaller records than ``max_message_bytes``,
+    with the limit they have. Topics created before the setting keep the broker's default."""
+    wanted = sorted(set(topics))
+    if not wanted:
+        return {}
+    responses = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, topic, configs={TOPIC_LIMIT: None}) for topic in wanted]
+    )
+    below = {}
+    for response in responses:
+        for error_code, _message, _type, topic, entries in (r[:5] for r in response.resources):
+            if error_code:  # e.g. the topic does not exist (any more)
+                continue
+            for name, value, *_ in entries:
+                if name == TOPIC_LIMIT and value is not None and int(value) < kafka.max_message_bytes:
+                    below[topic] = int(value)
+    return below
+
+
+def below_limit_warning(topic: str, limit: int, kafka: KafkaConfig) -> str:
+    """One line saying what a too small topic breaks and how to raise its limit."""
+    return (
+        f"topic {topic} takes records up to {limit} bytes ({TOPIC_LIMIT}), less than "
+        f"kafka.max_message_bytes = {kafka.max_message_bytes}: a large event will be refused there. "
+        f"Raise it: kafka-configs.sh --bootstrap-server {kafka.bootstrap_servers} --alter "
+        f"--entity-type topics --entity-name {topic} --add-config {TOPIC_LIMIT}={kafka.max_message_bytes}"
+    )
