@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from hookstream.config import KafkaConfig
+from hookstream.message_size import below_limit_warning, topic_config, topics_below_limit
 
 from .errors import ConsumerError
 
@@ -93,16 +94,28 @@ async def wait_for_topic(
 
 
 async def ensure_topic(kafka: KafkaConfig, topic: str, partitions: int) -> None:
-    async def create() -> None:
+    """Create ``topic`` to take records of ``kafka.max_message_bytes`` (a dead letter is a copy of
+    an event, however large); an existing topic is left as it is, with a warning if it takes less."""
+
+    async def create() -> dict[str, int]:
         async with admin_client(kafka) as admin:
             try:
                 await admin.create_topics(
-                    [NewTopic(topic, num_partitions=partitions, replication_factor=kafka.replication_factor)]
+                    [
+                        NewTopic(
+                            topic,
+                            num_partitions=partitions,
+                            replication_factor=kafka.replication_factor,
+                            topic_configs=topic_config(kafka),
+                        )
+                    ]
                 )
             except TopicAlreadyExistsError:
                 pass
+            return await topics_below_limit(admin, [topic], kafka)
 
-    await with_retries(create, f"cannot create topic {topic}")
+    for name, limit in (await with_retries(create, f"cannot create topic {topic}")).items():
+        log.warning(below_limit_warning(name, limit, kafka), extra={"topic": name})
 
 
 @dataclass(frozen=True)

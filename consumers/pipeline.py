@@ -72,6 +72,7 @@ class DeadLetterWriter:
             client_id=f"{self.kafka.client_id}-dlq",
             acks="all",
             enable_idempotence=True,
+            max_request_size=self.kafka.max_message_bytes,  # a dead letter is as large as its event
         )
         await self._producer.start()
 

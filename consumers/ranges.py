@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from hookstream.config import KafkaConfig
+from hookstream.message_size import fetch_sizes
 
 from .errors import ConsumerError
 
@@ -21,6 +22,7 @@ def range_consumer(kafka: KafkaConfig, purpose: str, group: str | None = None) -
         client_id=f"{kafka.client_id}-{purpose}",
         enable_auto_commit=False,
         isolation_level="read_committed",
+        **fetch_sizes(kafka),
     )
 
 

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from hookstream.config import KafkaConfig
+from hookstream.message_size import fetch_sizes
 
 from .kafka_admin import group_id, pin_new_group_start, wait_for_topic
 from .keyed import KeyedScheduler
@@ -107,6 +108,7 @@ class ConsumerRuntime:
                 auto_offset_reset=self.settings.start,
                 isolation_level="read_committed",
                 max_poll_records=500,
+                **fetch_sizes(self.kafka),
                 # A rebalance waits for our running handlers (drain_timeout_seconds): the group must too.
                 rebalance_timeout_ms=int(self.settings.drain_timeout_seconds * 1000) + 10_000,
             )
