@@ -13,9 +13,10 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 
 from hookstream.config import KafkaConfig
+from hookstream.kafka_topics import create_topic
 from hookstream.message_size import below_limit_warning, topic_config, topics_below_limit
 
 from .errors import ConsumerError
@@ -99,19 +100,15 @@ async def ensure_topic(kafka: KafkaConfig, topic: str, partitions: int) -> None:
 
     async def create() -> dict[str, int]:
         async with admin_client(kafka) as admin:
-            try:
-                await admin.create_topics(
-                    [
-                        NewTopic(
-                            topic,
-                            num_partitions=partitions,
-                            replication_factor=kafka.replication_factor,
-                            topic_configs=topic_config(kafka),
-                        )
-                    ]
-                )
-            except TopicAlreadyExistsError:
-                pass
+            await create_topic(
+                admin,
+                NewTopic(
+                    topic,
+                    num_partitions=partitions,
+                    replication_factor=kafka.replication_factor,
+                    topic_configs=topic_config(kafka),
+                ),
+            )
             return await topics_below_limit(admin, [topic], kafka)
 
     for name, limit in (await with_retries(create, f"cannot create topic {topic}")).items():

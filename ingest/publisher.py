@@ -22,13 +22,15 @@ from functools import partial
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from hookstream.config import KafkaConfig
 from hookstream.errors import PublishError, RecordTooLarge
+from hookstream.kafka_topics import create_topic
+from hookstream.message_size import below_limit_warning, topic_config, topics_below_limit
 
 log = logging.getLogger("hookstream.ingest")
 
@@ -36,32 +38,38 @@ BATCH_BYTES = 256 * 1024
 """A batch is handed over once it holds this much; a larger single record travels alone."""
 
 
-async def ensure_topic(
-    bootstrap: str, topic: str, partitions: int, replication: int, *, config: dict[str, str] | None = None
-) -> None:
-    """Create ``topic`` if it does not exist. An existing topic with another partition count is an error."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="hookstream-admin")
+async def ensure_raw_topic(kafka: KafkaConfig) -> None:
+    """Create the raw topic if it does not exist, sized for ``kafka.max_message_bytes``.
+
+    An existing topic with another partition count is an error (the dedupe table is
+    co-partitioned with it); one that takes smaller records than the config is a warning.
+    """
+    topic = kafka.raw_topic
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers, client_id="hookstream-admin")
     await admin.start()
     try:
+        new_topic = NewTopic(
+            topic,
+            num_partitions=kafka.partitions,
+            replication_factor=kafka.replication_factor,
+            topic_configs=topic_config(kafka),
+        )
         try:
-            await admin.create_topics(
-                [
-                    NewTopic(
-                        topic,
-                        num_partitions=partitions,
-                        replication_factor=replication,
-                        topic_configs=config or {},
-                    )
-                ]
-            )
-            log.info("created topic", extra={"topic": topic, "partitions": partitions})
-        except TopicAlreadyExistsError:
-            pass
+            created = await create_topic(admin, new_topic)
+        except KafkaError as exc:
+            if exc.retriable:
+                raise
+            raise PublishError(f"cannot create topic {topic}: {exc}") from None
+        if created:
+            log.info("created topic", extra={"topic": topic, "partitions": kafka.partitions})
+        else:
+            for name, limit in (await topics_below_limit(admin, [topic], kafka)).items():
+                log.warning(below_limit_warning(name, limit, kafka))
         described = await admin.describe_topics([topic])
-        existing = len(described[0]["partitions"]) if described else partitions
-        if existing != partitions:
+        existing = len(described[0]["partitions"]) if described else kafka.partitions
+        if existing != kafka.partitions:
             raise PublishError(
-                f"topic {topic} has {existing} partitions but the config says {partitions}; "
+                f"topic {topic} has {existing} partitions but the config says {kafka.partitions}; "
                 "the dedupe table is co-partitioned with it, so the counts must match"
             )
     finally:
@@ -144,13 +152,7 @@ class Publisher:
         while not self._closing:
             producer = self._make_producer()
             try:
-                await ensure_topic(
-                    c.bootstrap_servers,
-                    c.raw_topic,
-                    c.partitions,
-                    c.replication_factor,
-                    config={"max.message.bytes": str(c.max_message_bytes)},
-                )
+                await ensure_raw_topic(c)
                 await producer.start()
                 partitions = sorted(await producer.partitions_for(c.raw_topic))
             except PublishError as exc:

@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from hookstream.config import Config
 from hookstream.errors import ConfigError
+from hookstream.kafka_topics import create_topic
 from hookstream.message_size import below_limit_warning, topic_config, topics_below_limit
 
 METADATA_WAIT_S = 15
@@ -50,10 +50,7 @@ async def create_topics(config: Config) -> list[str]:
             if name not in existing
         ]
         for topic in missing:  # one by one: a topic created concurrently elsewhere is fine
-            try:
-                await admin.create_topics([topic])
-            except TopicAlreadyExistsError:
-                pass
+            await create_topic(admin, topic)
         counts = await _partition_counts(admin, list(strict))
         too_small = await topics_below_limit(admin, wanted, k)
     finally:

@@ -20,7 +20,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 import pytest
@@ -33,6 +33,7 @@ from hookstream.consumers.pipeline import Outcome
 from hookstream.consumers.redrive import list_dead_letters, redrive
 from hookstream.consumers.testing import create_topic, running_consumers
 from hookstream.ingest.providers import provider_class
+from hookstream.ingest.publisher import ensure_raw_topic
 from hookstream.schemas.envelope import decode_raw_event
 from hookstream.streams.testing import WorkerProcess
 from hookstream.streams.topics import create_topics
@@ -223,6 +224,12 @@ async def test_existing_topics_that_take_smaller_records_are_reported_not_change
     dlq = dlq_topic(f"small-{suffix}")
     for topic in (config.kafka.events_topic, dlq):  # as created before kafka.max_message_bytes
         await create_topic(kafka_bootstrap, topic, 2)
+    small_raw = replace(config.kafka, raw_topic=f"test.raw.old.{suffix}")
+    await create_topic(kafka_bootstrap, small_raw.raw_topic, 2)
+    with caplog.at_level(logging.WARNING, logger="hookstream.ingest"):
+        await ensure_raw_topic(small_raw)  # ingest starting against the old raw topic
+    assert [r.getMessage().split(" takes ")[0] for r in caplog.records] == [f"topic {small_raw.raw_topic}"]
+    caplog.clear()
 
     warnings = await create_topics(config)
 
