@@ -22,7 +22,7 @@ from functools import partial
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError, for_code
 from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
@@ -60,13 +60,16 @@ async def ensure_raw_topic(kafka: KafkaConfig) -> None:
             if exc.retriable:
                 raise
             raise PublishError(f"cannot create topic {topic}: {exc}") from None
-        if created:
+        if created:  # with kafka.partitions; its metadata may take a moment to spread
             log.info("created topic", extra={"topic": topic, "partitions": kafka.partitions})
-        else:
-            for name, limit in (await topics_below_limit(admin, [topic], kafka)).items():
-                log.warning(below_limit_warning(name, limit, kafka))
+            return
+        for name, limit in (await topics_below_limit(admin, [topic], kafka)).items():
+            log.warning(below_limit_warning(name, limit, kafka))
         described = await admin.describe_topics([topic])
-        existing = len(described[0]["partitions"]) if described else kafka.partitions
+        if not described or described[0]["error_code"] or not described[0]["partitions"]:
+            code = described[0]["error_code"] if described else 0
+            raise (for_code(code) if code else UnknownTopicOrPartitionError)(f"no metadata for {topic} yet")
+        existing = len(described[0]["partitions"])
         if existing != kafka.partitions:
             raise PublishError(
                 f"topic {topic} has {existing} partitions but the config says {kafka.partitions}; "
@@ -155,6 +158,10 @@ class Publisher:
                 await ensure_raw_topic(c)
                 await producer.start()
                 partitions = sorted(await producer.partitions_for(c.raw_topic))
+                if len(partitions) != c.partitions:  # metadata of a topic created a moment ago
+                    raise UnknownTopicOrPartitionError(
+                        f"{len(partitions)} of {c.partitions} partitions known"
+                    )
             except PublishError as exc:
                 log.error("cannot publish: %s", exc)
                 await producer.stop()
