@@ -21,12 +21,15 @@ How (one ``Sequencer`` per partition of the repartition topic, which is keyed by
 
 Crash safety. Buffered events are not acknowledged, so their offsets are not committed and a
 restart reads them again. Per key the sequencer keeps, in a changelogged table, the newest
-released position (``mark``) and the ids recently delivered (``landed``). The mark is written
-and acknowledged *before* the release is sent (``begin``), so after any crash the table knows
-at least as much as the output topic: an event older than the mark is never passed off as in
-order. ``landed`` is written after the acknowledgement (``delivered``) and lets a restart drop
-copies it knows were delivered; when that write was lost, the copy is sent again (a duplicate,
-with ``late=True`` if older than the mark), which consumers drop by event id.
+released position (``mark``), the ids of the release in flight (``releasing``) and the ids
+recently delivered (``landed``). The mark and the in-flight ids are written and acknowledged
+*before* the release is sent (``begin``), so after any crash the table knows at least as much
+as the output topic: an event older than the mark that was not part of that release is never
+passed off as in order. A restart (a crash, or a stop that interrupted the send) reads the
+in-flight events again and sequences them again, in order, whether or not they had reached
+the output (at worst duplicates, which consumers drop by event id). ``landed`` is written
+after the acknowledgement (``delivered``) and lets a restart drop copies it knows were
+delivered.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ from hookstream.schemas.envelope import RawEvent
 
 LANDED_IDS_KEPT = 32
 """Delivered ids remembered per key: enough to cover what a restart re-reads for a key."""
+RELEASING_IDS_KEPT = 1024
+"""In-flight ids remembered per key; a larger release of one key keeps its newest ids, and a
+restart after a crash mid-send flags the older rest late instead of sequencing them again."""
 
 
 @dataclass(frozen=True, order=True)
@@ -75,13 +81,19 @@ class KeyState:
     """Newest position released (or about to be)."""
     landed: tuple[str, ...] = ()
     """Ids recently delivered to the output topic, newest last."""
+    releasing: tuple[str, ...] = ()
+    """Ids of the release begun and not yet known delivered: re-read, they are sequenced again."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"mark": self.mark.to_json(), "landed": list(self.landed)}
+        return {"mark": self.mark.to_json(), "landed": list(self.landed), "releasing": list(self.releasing)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> KeyState:
-        return cls(SortKey.from_json(data["mark"]), tuple(data.get("landed", ())))
+        return cls(
+            SortKey.from_json(data["mark"]),
+            tuple(data.get("landed", ())),
+            tuple(data.get("releasing", ())),  # absent in states written before it existed
+        )
 
 
 class KeyStates(Protocol):
@@ -159,7 +171,7 @@ class Sequencer:
         if state is not None:
             if sort.event_id in state.landed:
                 return Verdict.DUPLICATE, pending
-            if sort < state.mark:
+            if sort < state.mark and sort.event_id not in state.releasing:
                 return Verdict.LATE, pending
         self._pending[pending.seq] = pending
         heapq.heappush(self._by_key.setdefault(key, []), (sort, pending.seq))
@@ -198,12 +210,15 @@ class Sequencer:
         return released
 
     def begin(self, released: Iterable[Pending]) -> None:
-        """Before sending: raise each key's mark (the caller makes it durable before it sends)."""
+        """Before sending: raise each key's mark and note the ids in flight (the caller makes
+        both durable before it sends)."""
         for key, items in _by_key(released):
             state = self.states.get(key)
             newest = max(p.sort for p in items)
-            if state is None or newest > state.mark:
-                self.states.put(key, KeyState(newest, state.landed if state else ()))
+            mark = newest if state is None or newest > state.mark else state.mark
+            ids = (*(state.releasing if state else ()), *(p.sort.event_id for p in items))
+            landed = state.landed if state else ()
+            self.states.put(key, KeyState(mark, landed, tuple(dict.fromkeys(ids))[-RELEASING_IDS_KEPT:]))
 
     def delivered(self, sent: Iterable[Pending]) -> None:
         """After the broker acknowledged them: remember their ids, so a re-read copy is dropped."""
@@ -211,8 +226,10 @@ class Sequencer:
             state = self.states.get(key)
             newest = max(p.sort for p in items)
             mark = newest if state is None or newest > state.mark else state.mark
+            sent = {p.sort.event_id for p in items}
             landed = (*(state.landed if state else ()), *(p.sort.event_id for p in items))
-            self.states.put(key, KeyState(mark, landed[-LANDED_IDS_KEPT:]))
+            releasing = tuple(i for i in (state.releasing if state else ()) if i not in sent)
+            self.states.put(key, KeyState(mark, landed[-LANDED_IDS_KEPT:], releasing))
 
     def __len__(self) -> int:
         """Events buffered."""

@@ -148,6 +148,14 @@ class Pipeline:
         """
         return "restarting (restart" in self.log_path.read_text(errors="replace")
 
+    def diagnosis(self) -> str:
+        """The worker's counters and the end of its log, for a failure message."""
+        try:
+            metrics = {k: v for k, v in self.metrics().items() if "streams" in k}
+        except httpx.HTTPError as exc:
+            metrics = {"unavailable": str(exc)}
+        return f"metrics: {metrics}; log:\n{self.log_path.read_text(errors='replace')[-4000:]}"
+
     def metrics(self) -> dict[str, float]:
         text = httpx.get(f"http://127.0.0.1:{self.config.streams.web_port}/metrics", timeout=10).text
         values = {}
@@ -316,8 +324,8 @@ async def test_per_key_order_survives_a_backlogged_partition_and_a_restart(pipel
 
     firsts = first_occurrences(out)
     for key in keys:
-        assert firsts[key] == received[key], key
-    assert not [o for o in out if o.late]
+        assert firsts[key] == received[key], f"{key}: {p.diagnosis()}"
+    assert not [o for o in out if o.late], p.diagnosis()
     # Dedupe's output (by arrival) was not in received order for some key: the skew was real.
     forwarded: dict[str, list[str]] = {}
     for key, event_id in await p.dedupe_output_ids():
