@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import httpx
@@ -16,7 +20,7 @@ from hookstream.ingest.providers import provider_class
 from hookstream.ingest.publisher import Publisher
 from hookstream.schemas.envelope import FINGERPRINT_HEADER, decode_raw_event, schema_fingerprint
 
-from .support import make_config, read_topic, running_ingest
+from .support import free_port, make_config, read_topic, running_ingest
 
 pytestmark = pytest.mark.kafka
 
@@ -244,3 +248,64 @@ async def test_broker_down_gives_503_never_2xx_and_recovers(local_kafka, unique)
     keys = {r.key.decode() for r in await read_topic(bootstrap, config.kafka.raw_topic)}
     # Every event that got a 2xx is there (1 and 2 may appear twice: a 503'd send may still land).
     assert {f"{unique}-{i}" for i in range(4)} <= keys
+
+
+async def test_sigterm_lets_in_flight_requests_finish_with_their_events_durable(
+    kafka_bootstrap, unique, tmp_path
+):
+    # A long linger holds the requests in an open batch when the signal arrives: `hookstream
+    # ingest` must stop accepting, let them finish (2xx only once Kafka has them) and stop cleanly.
+    port = free_port()
+    config = tmp_path / "ingest.toml"
+    raw_topic = f"test.raw.{unique}"
+    config.write_text(
+        f'[kafka]\nbootstrap_servers = "{kafka_bootstrap}"\nraw_topic = "{raw_topic}"\n'
+        "partitions = 4\nlinger_ms = 1500\n"
+        f'[ingest]\nport = {port}\n[sources.gh]\nprovider = "github"\nsecrets = ["s"]\n'
+    )
+    log = (tmp_path / "ingest.log").open("wb")
+    server = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "hookstream.cli", "ingest", "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"},
+    )
+    gh = signer("github", ["s"])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            for _ in range(300):
+                try:
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert server.returncode is None, (tmp_path / "ingest.log").read_text()
+                await asyncio.sleep(0.2)
+
+            async def post(i: int) -> int:
+                body = json.dumps({"i": i, "repository": {"full_name": "acme/api"}}).encode()
+                headers = gh.sign(body, timestamp=0) | {
+                    "X-GitHub-Event": "push",
+                    "X-GitHub-Delivery": f"{unique}-{i}",
+                }
+                return (await client.post("/webhooks/gh", content=body, headers=headers)).status_code
+
+            in_flight = [asyncio.create_task(post(i)) for i in range(10)]
+            await asyncio.sleep(0.5)  # all ten sent and waiting in the lingering batch
+            assert not any(t.done() for t in in_flight)
+            server.send_signal(signal.SIGTERM)
+            statuses = await asyncio.gather(*in_flight)
+        assert statuses == [200] * 10
+        # uvicorn re-raises the signal once shut down, so a supervisor sees how it ended.
+        code = await asyncio.wait_for(server.wait(), 60)
+        output = (tmp_path / "ingest.log").read_text()
+        assert code in (0, -signal.SIGTERM), output
+        assert "Application shutdown complete" in output and "Traceback" not in output
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+        log.close()
+    keys = sorted(r.key.decode() for r in await read_topic(kafka_bootstrap, raw_topic))
+    assert keys == sorted(f"{unique}-{i}" for i in range(10))
