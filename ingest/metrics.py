@@ -78,6 +78,11 @@ class _BatchCollector(Collector):
             value=self.publisher.batches_sent,
         )
         yield CounterMetricFamily(
+            "hookstream_ingest_kafka_abandoned_batches",
+            "Batches not sent because all their requests had been answered 503 (Kafka slow or down).",
+            value=self.publisher.batches_abandoned,
+        )
+        yield CounterMetricFamily(
             "hookstream_ingest_kafka_batched_records",
             "Records handed to Kafka in those batches.",
             value=self.publisher.records_sent,

@@ -115,6 +115,8 @@ class Publisher:
         self.batches_sent = 0
         """Batches handed to Kafka, and the records in them: their ratio is how well requests share."""
         self.records_sent = 0
+        self.batches_abandoned = 0
+        """Batches not sent because every request in them had been answered 503 already."""
         self._timeout_s = config.publish_timeout_seconds
 
     @property
@@ -228,8 +230,6 @@ class Publisher:
         if batch.linger is not None:
             batch.linger.cancel()
         batch.builder.close()
-        self.batches_sent += 1
-        self.records_sent += len(batch.waiters)
         task = asyncio.get_running_loop().create_task(self._submit(batch))
         self._submitting.add(task)
         task.add_done_callback(self._submitting.discard)
@@ -243,6 +243,15 @@ class Publisher:
             async with lock:  # asyncio locks are FIFO: batches of a partition keep their order
                 if producer is None:
                     raise PublishError("the producer is closed")
+                if all(waiter.done() for waiter in batch.waiters):
+                    # Every request was already answered 503 (Kafka was too slow or away): its
+                    # provider will retry. Not sending keeps a long outage from piling up
+                    # batches behind the one aiokafka is still trying to deliver.
+                    self.batches_abandoned += 1
+                    self._settle(batch, PublishError("abandoned"))
+                    return
+                self.batches_sent += 1
+                self.records_sent += len(batch.waiters)
                 delivery = await producer.send_batch(
                     batch.builder, self.config.raw_topic, partition=batch.partition
                 )

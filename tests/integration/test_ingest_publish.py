@@ -234,6 +234,23 @@ async def test_broker_down_gives_503_never_2xx_and_recovers(local_kafka, unique)
             assert r.json()["error"] == "kafka_unavailable"
             assert r.headers["Retry-After"] == "5"
             assert took < 3 + 2, f"503 took {took:.1f} s, configured timeout is 3 s"
+        # Traffic keeps coming during the outage: batches whose requests were all answered 503
+        # are dropped when their turn comes, not queued behind the one aiokafka still retries.
+        waves = []
+        for wave in range(3):
+            waves += [
+                asyncio.create_task(client.post("/webhooks/gh", content=b, headers=h))
+                for b, h in (request(100 + 10 * wave + j) for j in range(10))
+            ]
+            await asyncio.sleep(1)
+        assert {r.status_code for r in await asyncio.gather(*waves)} == {503}
+        for _ in range(100):
+            metrics = (await client.get("/metrics")).text
+            if metric_value(metrics, "hookstream_ingest_kafka_abandoned_batches_total") > 0:
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("no batch was abandoned during the outage:\n" + metrics)
         await asyncio.to_thread(local_kafka.start)
         # The provider retries; once the broker is back the same events are accepted.
         for i in (1, 2, 3):
