@@ -269,7 +269,7 @@ def create_app(
             "event_type": description.event_type,
             "ordering_key": description.ordering_key,
             "received_at": int(received_at * 1000),
-            "created_at": description.created_at_ms,
+            "created_at": description.created_at_ms or None,  # 0: the provider gave none
             "remote_addr": remote,
             "headers": {
                 k: ("[redacted]" if k in CREDENTIAL_HEADERS else v)
