@@ -4,7 +4,8 @@ Checks run in this order, each with its own status and a JSON body
 ``{"error": "<code>", "detail": "..."}``: unknown source (404) → IP allowlist (403) →
 body size, read incrementally (413) → signature over the raw bytes (401) → payload parse
 (400) → event-type filter → publish to Kafka (413 when the record would exceed
-``kafka.max_message_bytes``; 503 with Retry-After when not acknowledged in time). A 2xx is answered only after Kafka acknowledged the record.
+``kafka.max_message_bytes``; 503 with Retry-After when not acknowledged in time). A 2xx is
+answered only after Kafka acknowledged the record.
 """
 
 from __future__ import annotations
