@@ -18,6 +18,7 @@ import click
 import orjson
 from aiokafka.errors import KafkaError
 
+from hookstream.cli_options import config_option
 from hookstream.config import Config, load_config
 
 from .errors import ConsumerError
@@ -25,13 +26,6 @@ from .registry import resolve_consumers
 
 T = TypeVar("T")
 
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="HOOKSTREAM_CONFIG",
-    help="TOML config file (default: $HOOKSTREAM_CONFIG).",
-)
 module_option = click.option(
     "--module",
     "-m",

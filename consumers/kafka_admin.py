@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from hookstream.config import KafkaConfig
-from hookstream.kafka_topics import create_topic
-from hookstream.message_size import below_limit_warning, topic_config, topics_below_limit
+from hookstream.kafka_topics import ensure_sized_topic
 
 from .errors import ConsumerError
 
@@ -98,21 +97,11 @@ async def ensure_topic(kafka: KafkaConfig, topic: str, partitions: int) -> None:
     """Create ``topic`` to take records of ``kafka.max_message_bytes`` (a dead letter is a copy of
     an event, however large); an existing topic is left as it is, with a warning if it takes less."""
 
-    async def create() -> dict[str, int]:
+    async def create() -> bool:
         async with admin_client(kafka) as admin:
-            await create_topic(
-                admin,
-                NewTopic(
-                    topic,
-                    num_partitions=partitions,
-                    replication_factor=kafka.replication_factor,
-                    topic_configs=topic_config(kafka),
-                ),
-            )
-            return await topics_below_limit(admin, [topic], kafka)
+            return await ensure_sized_topic(admin, kafka, topic, partitions, log)
 
-    for name, limit in (await with_retries(create, f"cannot create topic {topic}")).items():
-        log.warning(below_limit_warning(name, limit, kafka), extra={"topic": name})
+    await with_retries(create, f"cannot create topic {topic}")
 
 
 @dataclass(frozen=True)

@@ -21,19 +21,19 @@ import time
 from functools import partial
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError, for_code
-from aiokafka.partitioner import murmur2
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from hookstream.config import KafkaConfig
 from hookstream.errors import PublishError, RecordTooLarge
-from hookstream.kafka_topics import create_topic
-from hookstream.message_size import below_limit_warning, topic_config, topics_below_limit
+from hookstream.kafka_topics import ensure_sized_topic
 
 log = logging.getLogger("hookstream.ingest")
 
+_PARTITIONER = DefaultPartitioner()
 BATCH_BYTES = 256 * 1024
 """A batch is handed over once it holds this much; a larger single record travels alone."""
 
@@ -48,14 +48,8 @@ async def ensure_raw_topic(kafka: KafkaConfig) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers, client_id="hookstream-admin")
     await admin.start()
     try:
-        new_topic = NewTopic(
-            topic,
-            num_partitions=kafka.partitions,
-            replication_factor=kafka.replication_factor,
-            topic_configs=topic_config(kafka),
-        )
         try:
-            created = await create_topic(admin, new_topic)
+            created = await ensure_sized_topic(admin, kafka, topic, kafka.partitions, log)
         except KafkaError as exc:
             if exc.retriable:
                 raise
@@ -63,8 +57,6 @@ async def ensure_raw_topic(kafka: KafkaConfig) -> None:
         if created:  # with kafka.partitions; its metadata may take a moment to spread
             log.info("created topic", extra={"topic": topic, "partitions": kafka.partitions})
             return
-        for name, limit in (await topics_below_limit(admin, [topic], kafka)).items():
-            log.warning(below_limit_warning(name, limit, kafka))
         described = await admin.describe_topics([topic])
         if not described or described[0]["error_code"] or not described[0]["partitions"]:
             code = described[0]["error_code"] if described else 0
@@ -184,9 +176,8 @@ class Publisher:
             return
 
     def partition_for(self, key: bytes) -> int:
-        """The partition of ``key``: aiokafka's and Java's default partitioner (murmur2)."""
-        parts = self._partitions
-        return parts[(murmur2(key) & 0x7FFFFFFF) % len(parts)]
+        """The partition of ``key``: aiokafka's default partitioner, murmur2 as in Java's."""
+        return _PARTITIONER(key, self._partitions, self._partitions)
 
     async def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> float:
         """Send one record and wait for its acknowledgement; returns the seconds it took."""

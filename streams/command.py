@@ -20,6 +20,7 @@ from collections.abc import Callable
 import click
 from aiokafka.errors import KafkaError
 
+from hookstream.cli_options import config_option
 from hookstream.config import Config, load_config
 from hookstream.errors import ConfigError, HookstreamError
 
@@ -30,13 +31,7 @@ MAX_SKIP_RESTARTS = 20
 
 
 @click.command("streams")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="HOOKSTREAM_CONFIG",
-    help="TOML config file (default: $HOOKSTREAM_CONFIG).",
-)
+@config_option
 def streams(config_path: str | None) -> None:
     """Run the faust worker: dedupe the raw topic, restore per-key order, publish the events topic."""
     config = load_config(config_path)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from hookstream import __version__
+from hookstream.cli_options import config_option
 from hookstream.errors import HookstreamError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,15 +43,6 @@ class Group(click.Group):
             fail(str(exc))
         except KeyboardInterrupt:
             sys.exit(130)
-
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="HOOKSTREAM_CONFIG",
-    help="TOML config file (default: $HOOKSTREAM_CONFIG).",
-)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -35,7 +35,7 @@ from hookstream.consumers.testing import create_topic, running_consumers
 from hookstream.ingest.providers import provider_class
 from hookstream.ingest.publisher import ensure_raw_topic
 from hookstream.schemas.envelope import decode_raw_event
-from hookstream.streams.testing import WorkerProcess
+from hookstream.streams.testing import WorkerProcess, streams_config_toml
 from hookstream.streams.topics import create_topics
 
 from .support import free_port, read_topic, running_ingest
@@ -91,29 +91,20 @@ async def large_pipeline(
     suffix = uuid.uuid4().hex[:8]
     path = tmp / "hookstream.toml"
     path.write_text(
-        f"""
-[kafka]
-bootstrap_servers = "{kafka_bootstrap}"
-raw_topic = "test.raw.large.{suffix}"
-events_topic = "test.events.large.{suffix}"
-partitions = 4
-
-[ingest]
-port = {free_port()}
-
-[sources.gh]
-provider = "github"
-secrets = ["{SECRET}"]
-
-[streams]
-app_id = "test-streams-large-{suffix}"
-data_dir = "{tmp / "streams"}"
-web_port = {free_port()}
-max_wait_ms = 500
-watermark_interval_ms = 100
-watermark_lag_ms = 100
-session_timeout_ms = 6000
-"""
+        streams_config_toml(
+            kafka_bootstrap,
+            raw_topic=f"test.raw.large.{suffix}",
+            events_topic=f"test.events.large.{suffix}",
+            partitions=4,
+            app_id=f"test-streams-large-{suffix}",
+            data_dir=tmp / "streams",
+            web_port=free_port(),
+            max_wait_ms=500,
+            watermark_interval_ms=100,
+            watermark_lag_ms=100,
+            session_timeout_ms=6000,
+        )
+        + f'[ingest]\nport = {free_port()}\n[sources.gh]\nprovider = "github"\nsecrets = ["{SECRET}"]\n'
     )
     config = load_config(path)
     assert config.sources["gh"].max_body_bytes == DEFAULT_MAX_BODY  # the premise: default limits
