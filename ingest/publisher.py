@@ -3,7 +3,8 @@
 One idempotent producer (acks=all) per process. Requests that arrive within ``linger_ms`` of
 each other share one record batch per partition: ``publish`` appends the record to the
 partition's open batch and waits; the batch is handed to aiokafka (``send_batch``) when it
-is full or has lingered, and every waiting request is answered when Kafka acknowledged the
+is full, or has lingered and its leader has no batch in flight (a batch sealed earlier would
+only wait for that one), and every waiting request is answered when Kafka acknowledged the
 batch. One timer per batch enforces ``publish_timeout_seconds``: past it the waiting requests
 get PublishError (answered 503), so a 2xx is only ever sent for an acknowledged record.
 
@@ -26,6 +27,7 @@ from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError, for_code
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from aiokafka.structs import TopicPartition
 
 from hookstream.config import KafkaConfig
 from hookstream.errors import PublishError, RecordTooLarge
@@ -36,6 +38,8 @@ log = logging.getLogger("hookstream.ingest")
 _PARTITIONER = DefaultPartitioner()
 BATCH_BYTES = 256 * 1024
 """A batch is handed over once it holds this much; a larger single record travels alone."""
+MAX_DEFER_S = 0.1
+"""Longest a lingered batch waits for its leader's batches in flight before it is sealed anyway."""
 
 
 async def ensure_raw_topic(kafka: KafkaConfig) -> None:
@@ -74,11 +78,14 @@ async def ensure_raw_topic(kafka: KafkaConfig) -> None:
 class _Batch:
     """Records for one partition, and the requests waiting for their acknowledgement."""
 
-    __slots__ = ("partition", "builder", "waiters", "linger", "deadline")
+    __slots__ = ("partition", "node", "builder", "waiters", "linger", "deadline", "in_flight")
 
-    def __init__(self, partition: int, builder: BatchBuilder) -> None:
+    def __init__(self, partition: int, node: int, builder: BatchBuilder) -> None:
         self.partition = partition
+        self.node = node
+        """The partition's leader when the batch opened: batches wait per leader (see ``_lingered``)."""
         self.builder = builder
+        self.in_flight = False
         self.waiters: list[asyncio.Future[None]] = []
         self.linger: asyncio.TimerHandle | None = None
         self.deadline: asyncio.TimerHandle | None = None
@@ -92,8 +99,9 @@ class _Batch:
 class Publisher:
     """Owns the producer. ``start`` keeps retrying in the background until Kafka answers."""
 
-    def __init__(self, config: KafkaConfig) -> None:
+    def __init__(self, config: KafkaConfig, *, max_defer_s: float = MAX_DEFER_S) -> None:
         self.config = config
+        self._max_defer_s = max_defer_s
         self._producer: AIOKafkaProducer | None = None
         self._connect_task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -103,6 +111,10 @@ class Publisher:
         self._submit_locks: dict[int, asyncio.Lock] = {}
         self._submitting: set[asyncio.Task[None]] = set()
         self._unsettled: set[_Batch] = set()
+        self._in_flight: dict[int, int] = {}
+        """Batches handed to aiokafka and not yet acknowledged, per leader node."""
+        self._deferred: dict[int, dict[int, _Batch]] = {}
+        """Batches that lingered while their leader had batches in flight: sealed when it has none."""
         self._linger_s = config.linger_ms / 1000
         self.batches_sent = 0
         """Batches handed to Kafka, and the records in them: their ratio is how well requests share."""
@@ -206,12 +218,32 @@ class Publisher:
 
     def _open_batch(self, producer: AIOKafkaProducer, partition: int) -> _Batch:
         loop = asyncio.get_running_loop()
-        batch = _Batch(partition, producer.create_batch())
-        batch.linger = loop.call_later(self._linger_s, self._seal, batch)
+        leader = producer.client.cluster.leader_for_partition(
+            TopicPartition(self.config.raw_topic, partition)
+        )
+        batch = _Batch(partition, -1 if leader is None else leader, producer.create_batch())
+        batch.linger = loop.call_later(self._linger_s, self._lingered, batch)
         batch.deadline = loop.call_later(self._timeout_s, self._expire, batch)
         self._open[partition] = batch
         self._unsettled.add(batch)
         return batch
+
+    def _lingered(self, batch: _Batch) -> None:
+        """``linger_ms`` passed since the batch's first record.
+
+        aiokafka keeps one produce request in flight per broker, so while the leader still has
+        batches in flight a sealed batch would only wait in its queue. It stays open instead
+        and takes the requests that arrive meanwhile, sealed as soon as the leader has nothing
+        in flight: bigger batches, fewer of them, and no request answered later for it.
+        """
+        if self._open.get(batch.partition) is not batch:
+            return
+        if self._in_flight.get(batch.node):
+            self._deferred.setdefault(batch.node, {})[batch.partition] = batch
+            # Bounded: a batch in flight for long (retrying) must not hold the others back.
+            batch.linger = asyncio.get_running_loop().call_later(self._max_defer_s, self._seal, batch)
+        else:
+            self._seal(batch)
 
     def _seal(self, batch: _Batch) -> None:
         """No more records for ``batch``: hand it to aiokafka, in order per partition."""
@@ -220,6 +252,9 @@ class Publisher:
         del self._open[batch.partition]
         if batch.linger is not None:
             batch.linger.cancel()
+        deferred = self._deferred.get(batch.node)
+        if deferred and deferred.get(batch.partition) is batch:
+            del deferred[batch.partition]
         batch.builder.close()
         task = asyncio.get_running_loop().create_task(self._submit(batch))
         self._submitting.add(task)
@@ -251,6 +286,8 @@ class Publisher:
         except Exception as exc:  # aiokafka refused the batch (closed, timed out waiting for room)
             self._settle(batch, PublishError(f"Kafka refused the record: {exc}"))
         else:
+            batch.in_flight = True
+            self._in_flight[batch.node] = self._in_flight.get(batch.node, 0) + 1
             delivery.add_done_callback(partial(self._delivered, batch))
 
     def _delivered(self, batch: _Batch, delivery: asyncio.Future[object]) -> None:
@@ -265,6 +302,12 @@ class Publisher:
         if batch.deadline is not None:
             batch.deadline.cancel()
         self._unsettled.discard(batch)
+        if batch.in_flight:
+            batch.in_flight = False
+            left = self._in_flight[batch.node] = self._in_flight[batch.node] - 1
+            if not left and (deferred := self._deferred.pop(batch.node, None)):
+                for waiting in list(deferred.values()):
+                    self._seal(waiting)
         if error is not None:
             batch.fail(error)
             return

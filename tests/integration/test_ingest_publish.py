@@ -178,6 +178,66 @@ async def test_records_published_together_share_one_batch_per_partition(kafka_bo
     assert sorted(r.value for r in records) == sorted(b"v%d" % i for i in range(n))
 
 
+async def _until(condition, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
+@pytest.mark.parametrize("max_defer_s", [5.0, 0.3])
+async def test_a_lingered_batch_stays_open_while_its_leader_has_one_in_flight(
+    local_kafka, unique, max_defer_s
+):
+    """While the broker has not answered, records keep joining one open batch per partition.
+
+    The broker is paused (SIGSTOP) so the first batches stay in flight. The second wave spans
+    about 40 linger periods; it still goes out as one batch per partition: once the first
+    batches are acknowledged (5 s cap), or when the cap runs out while they are not (0.3 s).
+    """
+    config = make_config(local_kafka.bootstrap_servers, SOURCES, linger_ms=5)
+    parts = config.kafka.partitions
+    publisher = Publisher(config.kafka, max_defer_s=max_defer_s)
+    await publisher.start()
+    assert await publisher.wait_ready(30)
+
+    def publish(name: str) -> asyncio.Task[float]:
+        return asyncio.create_task(publisher.publish(f"{unique}-{name}".encode(), name.encode(), []))
+
+    def partitions(wave: str) -> int:
+        return len({publisher.partition_for(f"{unique}-{wave}{i}".encode()) for i in range(4 * parts)})
+
+    first: list[asyncio.Task[float]] = []
+    second: list[asyncio.Task[float]] = []
+    try:
+        os.kill(local_kafka.pid, signal.SIGSTOP)
+        try:
+            first = [publish(f"a{i}") for i in range(4 * parts)]
+            first_batches, second_batches = partitions("a"), partitions("b")
+            await _until(lambda: publisher.batches_sent == first_batches)  # lingered, sealed, unanswered
+            for i in range(4 * parts):
+                second.append(publish(f"b{i}"))
+                await asyncio.sleep(0.2 / (4 * parts))
+            await asyncio.sleep(0.6 if max_defer_s < 1 else 0.2)
+            assert not any(t.done() for t in first + second)
+            if max_defer_s < 1:  # capped: sealed anyway, waiting in aiokafka's queue now
+                assert publisher.batches_sent == first_batches + second_batches
+            else:
+                assert publisher.batches_sent == first_batches
+        finally:
+            os.kill(local_kafka.pid, signal.SIGCONT)
+        resumed = time.monotonic()
+        await asyncio.gather(*first, *second)
+        assert time.monotonic() - resumed < max(max_defer_s - 1, 2), "sealed by the cap, not on the ack"
+        assert publisher.batches_sent == first_batches + second_batches
+        assert publisher.records_sent == 8 * parts
+    finally:
+        await publisher.stop()
+    records = await read_topic(local_kafka.bootstrap_servers, config.kafka.raw_topic)
+    names = [f"a{i}" for i in range(4 * parts)] + [f"b{i}" for i in range(4 * parts)]
+    assert sorted(r.value for r in records) == sorted(n.encode() for n in names)
+
+
 def metric_value(text: str, name: str) -> float:
     for line in text.splitlines():
         if line.startswith(name + " "):
