@@ -12,13 +12,14 @@ import functools
 import hashlib
 import hmac
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 import orjson
+from cryptography.exceptions import InvalidSignature
 
 from hookstream.errors import PayloadError, VerificationError
 
@@ -257,6 +258,31 @@ class Provider:
             )
         return matched
 
+    def match_public_key(self, verifies: Callable[[Any], None], scheme: str) -> int:
+        """Index of the first configured public key for which ``verifies(key)`` does not raise
+        ``InvalidSignature``, else MISMATCH. Public keys are not secret: no constant-time need."""
+        for i, key in enumerate(self.keys):
+            try:
+                verifies(key)
+            except InvalidSignature:
+                continue
+            return i
+        raise VerificationError(
+            VerificationError.MISMATCH,
+            f"the {scheme} signature does not verify with any of the {len(self.keys)} configured public key(s)",
+        )
+
+    def require_signing_key(self, company: str, key_hint: str) -> Any:
+        """The ``signing_key`` option for ``sign``: a provider signing with its own private key
+        cannot be imitated without a test key pair."""
+        key = getattr(self, "signing_key", None)
+        if key is None:
+            raise NotImplementedError(
+                f"{company} signs with its private key; set the source's signing_key option ({key_hint}, "
+                "its public key in secrets) to sign samples"
+            )
+        return key
+
     # -- description -----------------------------------------------------------------------
     def describe(self, delivery: Delivery, payload: Any) -> EventDescription:
         raise NotImplementedError
@@ -312,6 +338,52 @@ def prefixed_signature(delivery: Delivery, header: str, *, prefix: str, encoding
     if not value.startswith(prefix):
         raise VerificationError(VerificationError.MALFORMED, f"{header} must look like {prefix}<{encoding}>")
     return decode_signature(value[len(prefix) :], header, encoding=encoding, size=size)
+
+
+def timestamped_signatures(
+    delivery: Delivery, header: str, *, separator: str, timestamp_key: str, signature_key: str, lenient: bool
+) -> tuple[int, list[bytes]]:
+    """The timestamp and HMAC-SHA256 digests of a ``t=<unix>,v1=<hex>[,v1=<hex>…]``-shaped header.
+
+    Stripe (``,``, ``t``, ``v1``) and Paddle (``;``, ``ts``, ``h1``) send one signature per active
+    secret while rotating. Unknown keys are ignored. A signature entry that is not a SHA-256 hex
+    digest is MALFORMED, unless ``lenient`` (Paddle's SDK sends placeholders like ``h1=dummy``):
+    then it is skipped, and only a header without any digest is MALFORMED.
+    """
+    value = require_header(delivery, header)
+    timestamp: int | None = None
+    candidates: list[bytes] = []
+    saw_signature = False
+    for item in value.split(separator):
+        key, sep, text = item.strip().partition("=")
+        if not sep:
+            raise VerificationError(
+                VerificationError.MALFORMED, f"{header} item {item[:20]!r} is not key=value"
+            )
+        if key == timestamp_key:
+            timestamp = parse_unix_seconds(text, f"{header} {timestamp_key}=")
+        elif key == signature_key:
+            saw_signature = True
+            try:
+                digest = bytes.fromhex(text)
+            except ValueError:
+                digest = b""
+            if len(digest) == 32:
+                candidates.append(digest)
+            elif not lenient:
+                raise VerificationError(
+                    VerificationError.MALFORMED, f"{header} {signature_key}= is not an HMAC-SHA256 hex digest"
+                )
+    if timestamp is None:
+        raise VerificationError(VerificationError.MALFORMED, f"{header} has no {timestamp_key}= timestamp")
+    if not candidates:
+        what = (
+            f"no {signature_key}= entry is a SHA-256 hex digest"
+            if saw_signature
+            else f"has no {signature_key}= signature"
+        )
+        raise VerificationError(VerificationError.MALFORMED, f"{header} {what}")
+    return timestamp, candidates
 
 
 def v0_signed(delivery: Delivery, signature_header: str, timestamp_header: str) -> tuple[int, bytes, bytes]:

@@ -23,10 +23,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
-from hookstream.errors import VerificationError
 
 from .base import (
     Delivery,
@@ -123,19 +120,7 @@ class Discord(Provider):
         ts_text = require_header(delivery, TIMESTAMP)
         ts = parse_unix_seconds(ts_text, TIMESTAMP)
         message = ts_text.encode() + delivery.body
-        matched = -1
-        for i, key in enumerate(self.keys):
-            try:
-                key.verify(signature, message)
-            except InvalidSignature:
-                continue
-            matched = i
-            break
-        if matched < 0:
-            raise VerificationError(
-                VerificationError.MISMATCH,
-                f"the Ed25519 signature does not verify with any of the {len(self.keys)} configured public key(s)",
-            )
+        matched = self.match_public_key(lambda key: key.verify(signature, message), "Ed25519")
         check_timestamp(ts, now_seconds(now), self.tolerance, future=True)
         return matched
 
@@ -188,12 +173,7 @@ class Discord(Provider):
     def sign(
         self, body: bytes, *, timestamp: int, url: str = "", event_id: str = "", key_index: int = 0
     ) -> dict[str, str]:
-        if self.signing_key is None:
-            raise NotImplementedError(
-                "Discord signs with its private key; set the source's signing_key option (a test key "
-                "pair's hex seed, its public key in secrets) to sign samples"
-            )
-        return sign_with(self.signing_key, body, timestamp)
+        return sign_with(self.require_signing_key("Discord", "a test key pair's hex seed"), body, timestamp)
 
     def sample(
         self, event_type: str, *, now: int, url: str = "", event_id: str = "", resource_id: str = ""

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hookstream.errors import VerificationError
-
 from .base import (
     Delivery,
     EventDescription,
@@ -26,7 +24,7 @@ from .base import (
     now_seconds,
     pick,
     plain_secret,
-    require_header,
+    timestamped_signatures,
 )
 
 HEADER = "Paddle-Signature"
@@ -53,36 +51,9 @@ class Paddle(Provider):
         return key
 
     def verify(self, delivery: Delivery, now: float | None = None) -> int:
-        header = require_header(delivery, HEADER)
-        timestamp: int | None = None
-        candidates: list[bytes] = []
-        saw_h1 = False
-        for item in header.split(";"):
-            key, sep, value = item.strip().partition("=")
-            if not sep:
-                raise VerificationError(
-                    VerificationError.MALFORMED, f"{HEADER} item {item[:20]!r} is not key=value"
-                )
-            if key == "ts":
-                try:
-                    timestamp = int(value)
-                except ValueError:
-                    raise VerificationError(
-                        VerificationError.MALFORMED, f"{HEADER} ts= is not integer Unix seconds"
-                    ) from None
-            elif key == "h1":
-                saw_h1 = True
-                try:
-                    digest = bytes.fromhex(value)
-                except ValueError:
-                    continue  # a placeholder such as h1=dummy: never a match, never fatal
-                if len(digest) == 32:
-                    candidates.append(digest)
-        if timestamp is None:
-            raise VerificationError(VerificationError.MALFORMED, f"{HEADER} has no ts= timestamp")
-        if not candidates:
-            what = "no h1= entry is a SHA-256 hex digest" if saw_h1 else "has no h1= signature"
-            raise VerificationError(VerificationError.MALFORMED, f"{HEADER} {what}")
+        timestamp, candidates = timestamped_signatures(
+            delivery, HEADER, separator=";", timestamp_key="ts", signature_key="h1", lenient=True
+        )
         signed = str(timestamp).encode() + b":" + delivery.body
         matched = self.match_any(candidates, lambda key: hmac_digest(key, signed))
         check_timestamp(timestamp, now_seconds(now), self.tolerance, future=False)

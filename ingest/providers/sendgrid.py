@@ -22,7 +22,7 @@ import hashlib
 import json
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -125,19 +125,7 @@ class SendGrid(Provider):
         ts_text = require_header(delivery, TIMESTAMP)
         ts = parse_unix_seconds(ts_text, TIMESTAMP)
         message = ts_text.encode() + delivery.body
-        matched = -1
-        for i, key in enumerate(self.keys):
-            try:
-                key.verify(signature, message, ALGORITHM)
-            except InvalidSignature:
-                continue
-            matched = i
-            break
-        if matched < 0:
-            raise VerificationError(
-                VerificationError.MISMATCH,
-                f"the ECDSA signature does not verify with any of the {len(self.keys)} configured public key(s)",
-            )
+        matched = self.match_public_key(lambda key: key.verify(signature, message, ALGORITHM), "ECDSA")
         check_timestamp(ts, now_seconds(now), self.tolerance, future=True)
         return matched
 
@@ -164,12 +152,8 @@ class SendGrid(Provider):
     def sign(
         self, body: bytes, *, timestamp: int, url: str = "", event_id: str = "", key_index: int = 0
     ) -> dict[str, str]:
-        if self.signing_key is None:
-            raise NotImplementedError(
-                "SendGrid signs with its private key; set the source's signing_key option (a test P-256 "
-                "key pair's private key, its public key in secrets) to sign samples"
-            )
-        return sign_with(self.signing_key, body, timestamp)
+        key = self.require_signing_key("SendGrid", "a test P-256 key pair's private key")
+        return sign_with(key, body, timestamp)
 
     def sample(
         self, event_type: str, *, now: int, url: str = "", event_id: str = "", resource_id: str = ""

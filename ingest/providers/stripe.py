@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hookstream.errors import VerificationError
-
 from .base import (
     Delivery,
     EventDescription,
@@ -22,7 +20,7 @@ from .base import (
     hmac_digest,
     now_seconds,
     pick,
-    require_header,
+    timestamped_signatures,
 )
 
 HEADER = "Stripe-Signature"
@@ -37,36 +35,9 @@ class Stripe(Provider):
     sample_event_type = "payment_intent.succeeded"
 
     def verify(self, delivery: Delivery, now: float | None = None) -> int:
-        header = require_header(delivery, HEADER)
-        timestamp: int | None = None
-        candidates: list[bytes] = []
-        for item in header.split(","):
-            key, sep, value = item.strip().partition("=")
-            if not sep:
-                raise VerificationError(
-                    VerificationError.MALFORMED, f"{HEADER} item {item[:20]!r} is not key=value"
-                )
-            if key == "t":
-                try:
-                    timestamp = int(value)
-                except ValueError:
-                    raise VerificationError(
-                        VerificationError.MALFORMED, f"{HEADER} t= is not an integer"
-                    ) from None
-            elif key == "v1":
-                try:
-                    candidate = bytes.fromhex(value)
-                except ValueError:
-                    raise VerificationError(VerificationError.MALFORMED, f"{HEADER} v1= is not hex") from None
-                if len(candidate) != 32:
-                    raise VerificationError(
-                        VerificationError.MALFORMED, f"{HEADER} v1= is not an HMAC-SHA256 digest"
-                    )
-                candidates.append(candidate)
-        if timestamp is None:
-            raise VerificationError(VerificationError.MALFORMED, f"{HEADER} has no t= timestamp")
-        if not candidates:
-            raise VerificationError(VerificationError.MALFORMED, f"{HEADER} has no v1= signature")
+        timestamp, candidates = timestamped_signatures(
+            delivery, HEADER, separator=",", timestamp_key="t", signature_key="v1", lenient=False
+        )
         signed = str(timestamp).encode() + b"." + delivery.body
         matched = self.match_any(candidates, lambda key: hmac_digest(key, signed))
         check_timestamp(timestamp, now_seconds(now), self.tolerance, future=False)
