@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from hookstream.config import Config
 from hookstream.errors import ConfigError
-from hookstream.kafka_topics import create_topic
-from hookstream.message_size import below_limit_warning, topic_config, topics_below_limit
+from hookstream.kafka_topics import ensure_sized_topics
 
 METADATA_WAIT_S = 15
 
@@ -38,21 +37,8 @@ async def create_topics(config: Config) -> list[str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=k.bootstrap_servers, client_id=f"{k.client_id}-streams")
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(
-                name,
-                num_partitions=count,
-                replication_factor=k.replication_factor,
-                topic_configs=topic_config(k),
-            )
-            for name, count in wanted.items()
-            if name not in existing
-        ]
-        for topic in missing:  # one by one: a topic created concurrently elsewhere is fine
-            await create_topic(admin, topic)
+        _, warnings = await ensure_sized_topics(admin, k, wanted)
         counts = await _partition_counts(admin, list(strict))
-        too_small = await topics_below_limit(admin, wanted, k)
     finally:
         await admin.close()
     for name, expected in strict.items():
@@ -61,7 +47,7 @@ async def create_topics(config: Config) -> list[str]:
                 f"topic {name} has {counts[name]} partitions but kafka.partitions is {expected}; the "
                 "streams tables are co-partitioned with it, so set kafka.partitions to match"
             )
-    return [below_limit_warning(name, limit, k) for name, limit in sorted(too_small.items())]
+    return warnings
 
 
 async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:

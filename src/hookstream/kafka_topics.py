@@ -8,6 +8,7 @@ cluster cannot meet, ...). Ignoring the response hides a topic that was never cr
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
@@ -30,24 +31,39 @@ async def create_topic(admin: AIOKafkaAdminClient, topic: NewTopic) -> bool:
     return True
 
 
-async def ensure_sized_topic(
-    admin: AIOKafkaAdminClient, kafka: KafkaConfig, topic: str, partitions: int, log: logging.Logger
-) -> bool:
-    """Create ``topic`` to take records of ``kafka.max_message_bytes``; True if created now.
+async def ensure_sized_topics(
+    admin: AIOKafkaAdminClient, kafka: KafkaConfig, topics: Mapping[str, int]
+) -> tuple[set[str], list[str]]:
+    """Create the missing ``topics`` (name → partitions) to take records of ``kafka.max_message_bytes``.
 
-    An existing topic is left as it is, with a warning on ``log`` when it takes smaller records
-    (altering it would need the old alter-configs call, which replaces all its overrides).
+    Returns the names created now, and a warning for each existing topic that takes smaller
+    records. Existing topics are left as they are (altering one would need the old
+    alter-configs call, which replaces all its overrides) and are not asked to be created again,
+    so a client without CREATE permission can use topics made for it.
     """
-    created = await create_topic(
-        admin,
-        NewTopic(
-            topic,
+    existing = set(await admin.list_topics())
+    created: set[str] = set()
+    for name, partitions in topics.items():
+        if name in existing:
+            continue
+        new = NewTopic(
+            name,
             num_partitions=partitions,
             replication_factor=kafka.replication_factor,
             topic_configs=topic_config(kafka),
-        ),
-    )
-    if not created:
-        for name, limit in (await topics_below_limit(admin, [topic], kafka)).items():
-            log.warning(below_limit_warning(name, limit, kafka), extra={"topic": name})
-    return created
+        )
+        if await create_topic(admin, new):  # one by one: a topic created meanwhile elsewhere is fine
+            created.add(name)
+    old = [name for name in topics if name not in created]
+    too_small = await topics_below_limit(admin, old, kafka) if old else {}
+    return created, [below_limit_warning(name, limit, kafka) for name, limit in sorted(too_small.items())]
+
+
+async def ensure_sized_topic(
+    admin: AIOKafkaAdminClient, kafka: KafkaConfig, topic: str, partitions: int, log: logging.Logger
+) -> bool:
+    """``ensure_sized_topics`` for one topic, its warning on ``log``; True if created now."""
+    created, warnings = await ensure_sized_topics(admin, kafka, {topic: partitions})
+    for warning in warnings:
+        log.warning(warning, extra={"topic": topic})
+    return topic in created
