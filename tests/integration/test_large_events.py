@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 
 import httpx
+import orjson
 import pytest
 
 from hookstream.config import Config, load_config, parse_config
@@ -37,6 +38,7 @@ from hookstream.ingest.publisher import ensure_raw_topic
 from hookstream.schemas.envelope import decode_raw_event
 from hookstream.streams.testing import WorkerProcess, streams_config_toml
 from hookstream.streams.topics import create_topics
+from hookstream.tail import tail_topic
 
 from .support import free_port, read_topic, running_ingest
 
@@ -163,6 +165,21 @@ async def test_events_as_large_as_a_source_accepts_reach_a_consumer_byte_exact(l
     for delivery_id, body in sent.items():
         assert len(received.bodies[delivery_id]) == len(body)
         assert received.bodies[delivery_id] == body, f"{delivery_id}: the body changed on the way"
+
+
+async def test_tail_shows_an_event_as_large_as_a_source_accepts(large_pipeline):
+    p = large_pipeline
+    delivery_id = f"large-tail-{uuid.uuid4().hex[:8]}"
+    body = github_body(DEFAULT_MAX_BODY, "acme/tail")
+    await p.send(body, delivery_id)
+    lines: list[str] = []
+    await tail_topic(
+        p.config, p.config.kafka.raw_topic, from_beginning=True, max_events=None, timeout=5, emit=lines.append
+    )
+    shown = [orjson.loads(line) for line in lines]
+    assert not [line for line in shown if "undecodable" in line]
+    [event] = [line for line in shown if line["event_id"] == delivery_id]
+    assert event["body"].encode() == body
 
 
 async def test_a_large_event_whose_handler_fails_goes_to_the_dlq_and_redrive_delivers_it(large_pipeline):
