@@ -44,7 +44,7 @@ def run_worker(config: Config, progress: Callable[[str], None]) -> int:
 
     from hookstream.streams.app import build_app
     from hookstream.streams.batching import SkippedRecords
-    from hookstream.streams.topics import create_topics
+    from hookstream.streams.topics import changelog_topics, create_topics
 
     if config.streams.store.startswith("rocksdb://") and importlib.util.find_spec("rocksdict") is None:
         raise ConfigError(
@@ -58,8 +58,11 @@ def run_worker(config: Config, progress: Callable[[str], None]) -> int:
     kafka_log = logging.getLogger("aiokafka")
     level = kafka_log.level
     kafka_log.setLevel(logging.CRITICAL)  # its retries would print a line each; ours says it once
+    app = build_app(config, progress=progress)
     try:
-        warnings = loop.run_until_complete(asyncio.wait_for(create_topics(config), TOPIC_SETUP_TIMEOUT_S))
+        warnings = loop.run_until_complete(
+            asyncio.wait_for(create_topics(config, changelog_topics(app)), TOPIC_SETUP_TIMEOUT_S)
+        )
     except TimeoutError:
         raise HookstreamError(
             f"Kafka at {bootstrap} did not answer within {TOPIC_SETUP_TIMEOUT_S} s; is it running?"
@@ -70,7 +73,6 @@ def run_worker(config: Config, progress: Callable[[str], None]) -> int:
         kafka_log.setLevel(level)
     for warning in warnings:
         progress(f"streams: warning: {warning}")
-    app = build_app(config, progress=progress)
     worker = faust.Worker(
         app,
         loop=loop,

@@ -10,17 +10,25 @@ Each is created to take records of ``kafka.max_message_bytes`` (``message_size``
 creates the raw topic: the worker copies every record ingest accepted to the repartition and events
 topics, and one they refused would stop it. Existing topics are not changed; one that takes
 smaller records is reported.
+
+The tables' changelog topics are created here too, with the settings faust would give them
+(``changelog_topics``), and their metadata awaited. Left to faust, a changelog is created while
+the worker starts, and its consumer can hold metadata from before that for minutes: the first
+table write then fails with "changelog topic has 0 partitions" and the worker crashes (seen on
+a fresh broker with ``make dev``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from hookstream.config import Config
 from hookstream.errors import ConfigError
-from hookstream.kafka_topics import ensure_sized_topics
+from hookstream.kafka_topics import create_topic, ensure_sized_topics
 
 METADATA_WAIT_S = 15
 
@@ -29,15 +37,53 @@ def repartition_topic(config: Config) -> str:
     return f"{config.streams.app_id}-by-ordering-key"
 
 
-async def create_topics(config: Config) -> list[str]:
-    """Create the missing topics; returns a warning for each existing one that takes too small records."""
+Changelogs = Mapping[str, tuple[int, Mapping[str, str]]]
+"""Changelog topic name → (partitions, topic configs)."""
+
+
+def changelog_topics(app: Any) -> dict[str, tuple[int, dict[str, str]]]:
+    """The changelog topics of ``app``'s tables, with the configs faust's own declaration uses
+    (``cleanup.policy`` from compacting/deleting, ``retention.ms`` from the table's expiry)."""
+    from mode.utils.times import want_seconds
+
+    out = {}
+    for table in app.tables.values():
+        topic = table.changelog_topic
+        configs = {}
+        policy = [flag for flag, on in (("compact", topic.compacting), ("delete", topic.deleting)) if on]
+        if policy:
+            configs["cleanup.policy"] = ",".join(sorted(policy))
+        if topic.retention:
+            configs["retention.ms"] = str(int(want_seconds(topic.retention) * 1000))
+        configs.update({k: str(v) for k, v in (topic.config or {}).items()})
+        out[topic.get_topic_name()] = (topic.partitions or app.conf.topic_partitions, configs)
+    return out
+
+
+async def create_topics(config: Config, changelogs: Changelogs | None = None) -> list[str]:
+    """Create the missing topics (and ``changelogs``, see ``changelog_topics``); returns a warning
+    for each existing one that takes too small records."""
     k = config.kafka
-    strict = {k.raw_topic: k.partitions, repartition_topic(config): k.partitions}
-    wanted = {**strict, k.events_topic: k.partitions}
+    changelogs = changelogs or {}
+    strict = {
+        k.raw_topic: k.partitions,
+        repartition_topic(config): k.partitions,
+        **{name: partitions for name, (partitions, _) in changelogs.items()},
+    }
+    wanted = {
+        k.raw_topic: k.partitions,
+        repartition_topic(config): k.partitions,
+        k.events_topic: k.partitions,
+    }
     admin = AIOKafkaAdminClient(bootstrap_servers=k.bootstrap_servers, client_id=f"{k.client_id}-streams")
     await admin.start()
     try:
         _, warnings = await ensure_sized_topics(admin, k, wanted)
+        existing = set(await admin.list_topics())
+        for name, (partitions, configs) in changelogs.items():
+            if name not in existing:
+                topic = NewTopic(name, partitions, k.replication_factor, topic_configs=dict(configs))
+                await create_topic(admin, topic)
         counts = await _partition_counts(admin, list(strict))
     finally:
         await admin.close()

@@ -6,12 +6,15 @@ import uuid
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import InvalidReplicationFactorError
 
-from hookstream.config import KafkaConfig
+from hookstream.config import KafkaConfig, parse_config
 from hookstream.errors import PublishError
 from hookstream.ingest.publisher import ensure_raw_topic
 from hookstream.kafka_topics import create_topic
+from hookstream.streams.app import build_app
+from hookstream.streams.topics import changelog_topics, create_topics
 
 pytestmark = pytest.mark.kafka
 
@@ -41,3 +44,45 @@ async def test_ingest_names_a_raw_topic_kafka_would_not_create(kafka_bootstrap):
         PublishError, match=rf"cannot create topic {kafka.raw_topic}: .*replication factor of 3"
     ):
         await ensure_raw_topic(kafka)
+
+
+async def test_streams_creates_the_table_changelogs_as_faust_would_before_the_worker_starts(
+    kafka_bootstrap, tmp_path
+):
+    # Left to faust, a changelog created while the worker starts can show 0 partitions in the
+    # consumer's metadata and crash the first table write (PartitionsMismatch, seen with make dev).
+    suffix = uuid.uuid4().hex[:8]
+    config = parse_config(
+        {
+            "kafka": {
+                "bootstrap_servers": kafka_bootstrap,
+                "raw_topic": f"test.raw.cl.{suffix}",
+                "events_topic": f"test.events.cl.{suffix}",
+                "partitions": 3,
+            },
+            "streams": {"app_id": f"test-cl-{suffix}", "data_dir": str(tmp_path), "dedupe_ttl_seconds": 3600},
+        }
+    )
+    app = build_app(config)
+    changelogs = changelog_topics(app)
+    assert set(changelogs) == {f"test-cl-{suffix}-seen-changelog", f"test-cl-{suffix}-sequencer-changelog"}
+    await create_topics(config, changelogs)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        described = {d["topic"]: len(d["partitions"]) for d in await admin.describe_topics(list(changelogs))}
+        assert described == dict.fromkeys(changelogs, 3)
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in changelogs]
+        )
+        seen = set()
+        for response in responses:
+            for _code, _message, _type, name, entries in (r[:5] for r in response.resources):
+                seen.add(name)
+                configs = {entry[0]: entry[1] for entry in entries}
+                # A windowed table: compacted and deleted after its expiry (2 × the dedupe TTL).
+                assert configs["cleanup.policy"] == "compact,delete", name
+                assert configs["retention.ms"] == str(2 * 3600 * 1000), name
+        assert seen == set(changelogs)
+    finally:
+        await admin.close()
