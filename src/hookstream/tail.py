@@ -8,8 +8,10 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 
 from hookstream.config import Config
+from hookstream.errors import HookstreamError
 from hookstream.schemas.envelope import decode_raw_event
 
 
@@ -46,7 +48,11 @@ async def tail_topic(
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
     )
-    await consumer.start()
+    try:
+        await consumer.start()
+    except (KafkaError, OSError) as exc:
+        await consumer.stop()
+        raise HookstreamError(f"cannot reach Kafka at {config.kafka.bootstrap_servers}: {exc}") from None
     count = 0
     try:
         while max_events is None or count < max_events:

@@ -146,6 +146,24 @@ def test_config_errors_are_one_line_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_tail_without_a_broker_is_one_line_without_traceback(tmp_path):
+    config = tmp_path / "hookstream.toml"
+    config.write_text('[kafka]\nbootstrap_servers = "127.0.0.1:1"\n')  # nothing listens on port 1
+    result = subprocess.run(
+        [sys.executable, "-m", "hookstream.cli", "tail", "--config", str(config), "--timeout", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("hookstream: error: cannot reach Kafka at 127.0.0.1:1:")
+    ), result.stderr
+
+
 def test_providers_lists_every_provider():
     from hookstream.ingest.providers import PROVIDERS
 
