@@ -33,9 +33,14 @@ def encode_watermarks(marks: Mapping[int, int]) -> bytes:
     return json.dumps({"watermarks": {str(p): ms for p, ms in sorted(marks.items())}}).encode()
 
 
-def decode_watermarks(data: bytes) -> dict[int, int]:
-    body = json.loads(data)
-    return {int(p): int(ms) for p, ms in body.get("watermarks", {}).items()}
+def decode_watermarks(data: bytes | None) -> dict[int, int]:
+    """``{raw partition: ms}``; ValueError for anything that is not a watermark record's value
+    (the caller skips such a record: read again on every restart, it must not stop the worker)."""
+    try:
+        body = json.loads(data or b"")
+        return {int(p): int(ms) for p, ms in body["watermarks"].items()}
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise ValueError(f"not a watermark value ({type(exc).__name__}: {exc})") from None
 
 
 def is_watermark(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> bool:

@@ -23,6 +23,17 @@ def test_watermark_records_round_trip_and_are_told_apart_by_their_header():
     assert is_watermark(dict(watermark_headers()))
     assert not is_watermark([("hookstream-schema", b"123")])
     assert not is_watermark([(KIND_HEADER, b"something-else")])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, b"", b"not json", b"[]", b"null", b"{}", b'{"watermarks": []}', b'{"watermarks": {"x": 1}}'],
+)
+def test_anything_but_a_watermark_value_is_a_value_error(value):
+    # The sequence stage skips a record that raises ValueError; any other error would fail its
+    # batch, and the record, read again after every restart, would stop the worker for good.
+    with pytest.raises(ValueError, match="not a watermark value"):
+        decode_watermarks(value)
     assert not is_watermark(None)
 
 
