@@ -81,11 +81,12 @@ def encode_raw_event(event: RawEvent) -> bytes:
 def encode_raw_record(record: dict[str, Any]) -> bytes:
     """Encode a RawEvent given as the Avro record itself (timestamps as datetimes or epoch ms).
 
-    Ingest's request path uses this to skip building a RawEvent; fastavro still checks every
-    field against the schema, so a missing or mistyped field fails here, not downstream.
+    Ingest's request path uses this to skip building a RawEvent. ``strict``: a field missing
+    from the record, or one the schema does not have (a typo), raises ValueError here instead
+    of being written as the schema's default; it costs nothing measurable.
     """
     buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, load_schema("raw_event"), record)
+    fastavro.schemaless_writer(buf, load_schema("raw_event"), record, strict=True)
     return buf.getvalue()
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import uuid
 
+import pytest
+
 from hookstream.ingest.app import new_ingest_id
 from hookstream.ingest.providers.base import json_pointer
 from hookstream.ingest.server import GC_GEN0_THRESHOLD, tune_gc
@@ -57,10 +59,17 @@ def test_a_record_encoded_from_epoch_millis_equals_the_raw_event_encoding():
     record = event.to_record() | {"received_at": 1_795_000_000_123, "created_at": 1_794_999_999_000}
     assert encode_raw_record(record) == encode_raw_event(event)
     assert decode_raw_event(encode_raw_record(record)) == event
+    # A misspelt or missing field is an error, not the schema's default written silently.
+    typo = {("matched_secrets" if k == "matched_secret" else k): v for k, v in record.items()}
+    with pytest.raises(ValueError, match="matched_secrets"):
+        encode_raw_record(typo)
+    with pytest.raises(ValueError, match="late"):
+        encode_raw_record({k: v for k, v in record.items() if k != "late"})
 
 
 def test_tune_gc_raises_the_young_generation_threshold_and_freezes_start_up_objects():
     before = gc.get_threshold()
+    gc.unfreeze()  # whatever an earlier test froze must not count
     try:
         tune_gc()
         assert gc.get_threshold() == (GC_GEN0_THRESHOLD, before[1], before[2])
