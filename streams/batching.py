@@ -17,7 +17,8 @@ move by one, except back (faust re-reads from the committed offset after a rebal
 forward means the consumer skipped records; faust would then commit past them as soon as a
 later offset is acknowledged. So on a jump the skipped range is read straight from the broker
 (``records_between``): if it holds records (not just transaction markers), the worker stops
-(exit 1) before acknowledging anything past them, and its restart reads them again. Such jumps
+before acknowledging anything past them and ``command`` re-executes it, so the fresh process
+reads them again. Such jumps
 are seen around rebalances, the known family of faust races between prefetched records, flow
 control and the seek to committed offsets (faust-streaming issues 216 and 221, fixed for the
 cases they found; jumps still occur with the versions we pin, so this guard stays).

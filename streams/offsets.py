@@ -1,4 +1,5 @@
-"""Partition offsets straight from the broker, for the watermark timer.
+"""Partition offsets straight from the broker: for the watermark timer, and to count the
+records in a range the consumer skipped (``records_between``, see ``batching``).
 
 faust's own consumer answers such questions on its fetch thread, between long polls (over a
 second per call here), which is too slow for a timer that runs every few hundred ms. This

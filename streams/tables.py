@@ -4,9 +4,9 @@ Both are tumbling-windowed (window = ``dedupe_ttl_seconds``, expiring ``2 * wind
 window closes), co-partitioned with the topic their agent reads, and looked up in the
 window of the current record's timestamp and the one before it.
 
-A faust table write goes to the changelog partition of faust's *current event*. The dedupe
-agent handles a batch of events, so each write is wrapped in ``current_event(event)`` to
-attribute it to the partition of the event it belongs to.
+A faust table write goes to the changelog partition of faust's *current event*. Both agents
+handle batches of events, so each write is wrapped in ``current_event(event)`` (in the
+stages) to attribute it to the partition of the event it belongs to.
 """
 
 from __future__ import annotations

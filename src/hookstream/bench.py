@@ -321,15 +321,15 @@ def run_e2e_bench(
             _wait_http(port, "/readyz", time.monotonic() + 120, ingest)
             progress("bench: starting the streams worker…")
             streams_log_path = Path(tmp) / "streams.log"
-            streams_log = streams_log_path.open("wb")
-            children.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "hookstream.streams", "--config", config_path],
-                    env=env,
-                    stdout=streams_log,
-                    stderr=subprocess.STDOUT,
+            with streams_log_path.open("wb") as streams_log:  # the child keeps its own handle
+                children.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "hookstream.streams", "--config", config_path],
+                        env=env,
+                        stdout=streams_log,
+                        stderr=subprocess.STDOUT,
+                    )
                 )
-            )
             from hookstream.config import load_config
 
             config = load_config(config_path)
@@ -424,8 +424,8 @@ async def _e2e(
         await asyncio.gather(*tasks)
         sent_for = time.monotonic() - started
         deadline = time.monotonic() + 60
-        while any(name not in handled for name in acked) and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        while any(name not in handled for name in acked) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)  # a bounded poll after sending; the handler knows no total
         for conn in connections:
             conn.close()
     finally:

@@ -101,7 +101,7 @@ def ingest(config_path: str | None, host: str | None, port: int | None) -> None:
     "--only",
     "parts",
     multiple=True,
-    type=click.Choice(["ingest", "streams", "consumers"]),
+    type=click.Choice(DEV_PARTS),
     help="Run only these parts (repeat); default all.",
 )
 def dev(config_path: str | None, parts: tuple[str, ...]) -> None:
