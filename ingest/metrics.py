@@ -39,7 +39,7 @@ class IngestMetrics:
         )
         self.publish_latency = Histogram(
             "hookstream_ingest_publish_latency_seconds",
-            "Time from send to Kafka acknowledgement.",
+            "Time from a request's publish to Kafka's acknowledgement, its wait in a batch included.",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )

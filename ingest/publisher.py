@@ -4,9 +4,10 @@ One idempotent producer (acks=all) per process. Requests that arrive within ``li
 each other share one record batch per partition: ``publish`` appends the record to the
 partition's open batch and waits; the batch is handed to aiokafka (``send_batch``) when it
 is full, or has lingered and its leader has no batch in flight (a batch sealed earlier would
-only wait for that one), and every waiting request is answered when Kafka acknowledged the
-batch. One timer per batch enforces ``publish_timeout_seconds``: past it the waiting requests
-get PublishError (answered 503), so a 2xx is only ever sent for an acknowledged record.
+only wait for that one; at most ``MAX_DEFER_S`` more), and every waiting request is answered
+when Kafka acknowledged the batch. A deadline timer per batch, from its first record, enforces
+``publish_timeout_seconds``: past it the waiting requests get PublishError (answered 503), so a
+2xx is only ever sent for an acknowledged record.
 
 Batching here rather than one ``producer.send`` per request keeps the per-request cost to an
 append and a future: the request path of a webhook receiver is CPU-bound in Python.
@@ -78,14 +79,15 @@ async def ensure_raw_topic(kafka: KafkaConfig) -> None:
 class _Batch:
     """Records for one partition, and the requests waiting for their acknowledgement."""
 
-    __slots__ = ("partition", "node", "builder", "waiters", "linger", "deadline", "in_flight")
+    __slots__ = ("partition", "node", "builder", "waiters", "linger", "deadline", "lingered")
 
     def __init__(self, partition: int, node: int, builder: BatchBuilder) -> None:
         self.partition = partition
         self.node = node
         """The partition's leader when the batch opened: batches wait per leader (see ``_lingered``)."""
         self.builder = builder
-        self.in_flight = False
+        self.lingered = False
+        """Its linger passed while the leader had batches in flight: sealed once it has none."""
         self.waiters: list[asyncio.Future[None]] = []
         self.linger: asyncio.TimerHandle | None = None
         self.deadline: asyncio.TimerHandle | None = None
@@ -112,9 +114,7 @@ class Publisher:
         self._submitting: set[asyncio.Task[None]] = set()
         self._unsettled: set[_Batch] = set()
         self._in_flight: dict[int, int] = {}
-        """Batches handed to aiokafka and not yet acknowledged, per leader node."""
-        self._deferred: dict[int, dict[int, _Batch]] = {}
-        """Batches that lingered while their leader had batches in flight: sealed when it has none."""
+        """Batches handed to aiokafka whose delivery has not completed, per leader node."""
         self._linger_s = config.linger_ms / 1000
         self.batches_sent = 0
         """Batches handed to Kafka, and the records in them: their ratio is how well requests share."""
@@ -239,7 +239,7 @@ class Publisher:
         if self._open.get(batch.partition) is not batch:
             return
         if self._in_flight.get(batch.node):
-            self._deferred.setdefault(batch.node, {})[batch.partition] = batch
+            batch.lingered = True
             # Bounded: a batch in flight for long (retrying) must not hold the others back.
             batch.linger = asyncio.get_running_loop().call_later(self._max_defer_s, self._seal, batch)
         else:
@@ -252,9 +252,6 @@ class Publisher:
         del self._open[batch.partition]
         if batch.linger is not None:
             batch.linger.cancel()
-        deferred = self._deferred.get(batch.node)
-        if deferred and deferred.get(batch.partition) is batch:
-            del deferred[batch.partition]
         batch.builder.close()
         task = asyncio.get_running_loop().create_task(self._submit(batch))
         self._submitting.add(task)
@@ -286,11 +283,14 @@ class Publisher:
         except Exception as exc:  # aiokafka refused the batch (closed, timed out waiting for room)
             self._settle(batch, PublishError(f"Kafka refused the record: {exc}"))
         else:
-            batch.in_flight = True
             self._in_flight[batch.node] = self._in_flight.get(batch.node, 0) + 1
             delivery.add_done_callback(partial(self._delivered, batch))
 
     def _delivered(self, batch: _Batch, delivery: asyncio.Future[object]) -> None:
+        left = self._in_flight[batch.node] = self._in_flight[batch.node] - 1
+        if not left:
+            for waiting in [b for b in self._open.values() if b.lingered and b.node == batch.node]:
+                self._seal(waiting)
         if delivery.cancelled():
             self._settle(batch, PublishError("the send was cancelled"))
         elif (exc := delivery.exception()) is not None:
@@ -302,12 +302,6 @@ class Publisher:
         if batch.deadline is not None:
             batch.deadline.cancel()
         self._unsettled.discard(batch)
-        if batch.in_flight:
-            batch.in_flight = False
-            left = self._in_flight[batch.node] = self._in_flight[batch.node] - 1
-            if not left and (deferred := self._deferred.pop(batch.node, None)):
-                for waiting in list(deferred.values()):
-                    self._seal(waiting)
         if error is not None:
             batch.fail(error)
             return

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
+from hookstream.consumers.testing import wait_until
 from hookstream.errors import PublishError
 from hookstream.ingest.providers import provider_class
 from hookstream.ingest.publisher import Publisher
@@ -153,7 +154,8 @@ async def test_concurrent_requests_share_batches_and_all_are_acknowledged(kafka_
     for r in records:
         assert r.partition == DefaultPartitioner()(r.key, all_partitions, all_partitions), r.key
     assert metric_value(metrics, "hookstream_ingest_kafka_batched_records_total") == n
-    assert 1 <= metric_value(metrics, "hookstream_ingest_kafka_batches_total") <= n
+    # Requests share batches: fewer batches than records (how many fewer depends on the pace).
+    assert metric_value(metrics, "hookstream_ingest_kafka_batches_total") < n
 
 
 async def test_records_published_together_share_one_batch_per_partition(kafka_bootstrap, unique):
@@ -163,10 +165,7 @@ async def test_records_published_together_share_one_batch_per_partition(kafka_bo
     assert await publisher.wait_ready(30)
     try:
         n = 200
-        took = await asyncio.gather(
-            *(publisher.publish(f"{unique}-{i}".encode(), b"v%d" % i, []) for i in range(n))
-        )
-        assert all(t > 0 for t in took)
+        await asyncio.gather(*(publisher.publish(f"{unique}-{i}".encode(), b"v%d" % i, []) for i in range(n)))
         # All appended within one linger: one batch per partition, each acknowledged once.
         assert publisher.records_sent == n
         assert publisher.batches_sent == config.kafka.partitions
@@ -178,26 +177,18 @@ async def test_records_published_together_share_one_batch_per_partition(kafka_bo
     assert sorted(r.value for r in records) == sorted(b"v%d" % i for i in range(n))
 
 
-async def _until(condition, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
-
-
-@pytest.mark.parametrize("max_defer_s", [5.0, 0.3])
-async def test_a_lingered_batch_stays_open_while_its_leader_has_one_in_flight(
-    local_kafka, unique, max_defer_s
-):
+@pytest.mark.parametrize("sealed_by", ["ack", "cap"])
+async def test_a_lingered_batch_stays_open_while_its_leader_has_one_in_flight(local_kafka, unique, sealed_by):
     """While the broker has not answered, records keep joining one open batch per partition.
 
-    The broker is paused (SIGSTOP) so the first batches stay in flight. The second wave spans
-    about 40 linger periods; it still goes out as one batch per partition: once the first
-    batches are acknowledged (5 s cap), or when the cap runs out while they are not (0.3 s).
+    The broker is paused (SIGSTOP) so the first batches stay in flight. The second wave still
+    goes out as one batch per partition: spread over ~40 linger periods, once the first batches
+    are acknowledged (the cap, 30 s, is far away); or, sent at once, when a 0.3 s cap runs out
+    while they are not.
     """
     config = make_config(local_kafka.bootstrap_servers, SOURCES, linger_ms=5)
     parts = config.kafka.partitions
-    publisher = Publisher(config.kafka, max_defer_s=max_defer_s)
+    publisher = Publisher(config.kafka, max_defer_s=30.0 if sealed_by == "ack" else 0.3)
     await publisher.start()
     assert await publisher.wait_ready(30)
 
@@ -209,26 +200,33 @@ async def test_a_lingered_batch_stays_open_while_its_leader_has_one_in_flight(
 
     first: list[asyncio.Task[float]] = []
     second: list[asyncio.Task[float]] = []
+    first_batches, second_batches = partitions("a"), partitions("b")
     try:
         os.kill(local_kafka.pid, signal.SIGSTOP)
         try:
             first = [publish(f"a{i}") for i in range(4 * parts)]
-            first_batches, second_batches = partitions("a"), partitions("b")
-            await _until(lambda: publisher.batches_sent == first_batches)  # lingered, sealed, unanswered
-            for i in range(4 * parts):
-                second.append(publish(f"b{i}"))
-                await asyncio.sleep(0.2 / (4 * parts))
-            await asyncio.sleep(0.6 if max_defer_s < 1 else 0.2)
-            assert not any(t.done() for t in first + second)
-            if max_defer_s < 1:  # capped: sealed anyway, waiting in aiokafka's queue now
-                assert publisher.batches_sent == first_batches + second_batches
+            await wait_until(
+                lambda: publisher.batches_sent == first_batches, 10, "the first wave handed over"
+            )
+            if sealed_by == "ack":
+                for i in range(4 * parts):
+                    second.append(publish(f"b{i}"))
+                    await asyncio.sleep(0.2 / (4 * parts))
+                await asyncio.sleep(0.2)
+                assert publisher.batches_sent == first_batches  # still open, taking records
             else:
-                assert publisher.batches_sent == first_batches
+                second = [publish(f"b{i}") for i in range(4 * parts)]
+                total = first_batches + second_batches
+                await wait_until(
+                    lambda: publisher.batches_sent == total, 10, "the cap to seal the second wave"
+                )
+            assert not any(t.done() for t in first + second)
         finally:
             os.kill(local_kafka.pid, signal.SIGCONT)
         resumed = time.monotonic()
         await asyncio.gather(*first, *second)
-        assert time.monotonic() - resumed < max(max_defer_s - 1, 2), "sealed by the cap, not on the ack"
+        if sealed_by == "ack":
+            assert time.monotonic() - resumed < 10, "sealed by the 30 s cap, not on the acknowledgement"
         assert publisher.batches_sent == first_batches + second_batches
         assert publisher.records_sent == 8 * parts
     finally:
@@ -304,13 +302,12 @@ async def test_broker_down_gives_503_never_2xx_and_recovers(local_kafka, unique)
             ]
             await asyncio.sleep(1)
         assert {r.status_code for r in await asyncio.gather(*waves)} == {503}
-        for _ in range(100):
+
+        async def abandoned() -> bool:
             metrics = (await client.get("/metrics")).text
-            if metric_value(metrics, "hookstream_ingest_kafka_abandoned_batches_total") > 0:
-                break
-            await asyncio.sleep(0.2)
-        else:
-            raise AssertionError("no batch was abandoned during the outage:\n" + metrics)
+            return metric_value(metrics, "hookstream_ingest_kafka_abandoned_batches_total") > 0
+
+        await wait_until(abandoned, 20, "a batch abandoned during the outage")
         await asyncio.to_thread(local_kafka.start)
         # The provider retries; once the broker is back the same events are accepted.
         for i in (1, 2, 3):
