@@ -24,11 +24,11 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from hookstream.config import Config
 from hookstream.errors import ConfigError
-from hookstream.kafka_topics import create_topic, ensure_sized_topics
+from hookstream.kafka_topics import create_missing_topics, ensure_sized_topics
 
 METADATA_WAIT_S = 15
 
@@ -65,25 +65,13 @@ async def create_topics(config: Config, changelogs: Changelogs | None = None) ->
     for each existing one that takes too small records."""
     k = config.kafka
     changelogs = changelogs or {}
-    strict = {
-        k.raw_topic: k.partitions,
-        repartition_topic(config): k.partitions,
-        **{name: partitions for name, (partitions, _) in changelogs.items()},
-    }
-    wanted = {
-        k.raw_topic: k.partitions,
-        repartition_topic(config): k.partitions,
-        k.events_topic: k.partitions,
-    }
+    copartitioned = {k.raw_topic: k.partitions, repartition_topic(config): k.partitions}
+    strict = {**copartitioned, **{name: partitions for name, (partitions, _) in changelogs.items()}}
     admin = AIOKafkaAdminClient(bootstrap_servers=k.bootstrap_servers, client_id=f"{k.client_id}-streams")
     await admin.start()
     try:
-        _, warnings = await ensure_sized_topics(admin, k, wanted)
-        existing = set(await admin.list_topics())
-        for name, (partitions, configs) in changelogs.items():
-            if name not in existing:
-                topic = NewTopic(name, partitions, k.replication_factor, topic_configs=dict(configs))
-                await create_topic(admin, topic)
+        _, warnings = await ensure_sized_topics(admin, k, {**copartitioned, k.events_topic: k.partitions})
+        await create_missing_topics(admin, k, changelogs)  # small records: faust's configs only
         counts = await _partition_counts(admin, list(strict))
     finally:
         await admin.close()

@@ -31,6 +31,23 @@ async def create_topic(admin: AIOKafkaAdminClient, topic: NewTopic) -> bool:
     return True
 
 
+async def create_missing_topics(
+    admin: AIOKafkaAdminClient, kafka: KafkaConfig, topics: Mapping[str, tuple[int, Mapping[str, str]]]
+) -> set[str]:
+    """Create those of ``topics`` (name → (partitions, topic configs)) that ``list_topics`` does
+    not show; returns the names created now. Existing topics are not asked for again, so a client
+    without CREATE permission can use topics made for it."""
+    existing = set(await admin.list_topics())
+    created: set[str] = set()
+    for name, (partitions, configs) in topics.items():
+        if name in existing:
+            continue
+        new = NewTopic(name, partitions, kafka.replication_factor, topic_configs=dict(configs))
+        if await create_topic(admin, new):  # one by one: a topic created meanwhile elsewhere is fine
+            created.add(name)
+    return created
+
+
 async def ensure_sized_topics(
     admin: AIOKafkaAdminClient, kafka: KafkaConfig, topics: Mapping[str, int]
 ) -> tuple[set[str], list[str]]:
@@ -38,22 +55,11 @@ async def ensure_sized_topics(
 
     Returns the names created now, and a warning for each existing topic that takes smaller
     records. Existing topics are left as they are (altering one would need the old
-    alter-configs call, which replaces all its overrides) and are not asked to be created again,
-    so a client without CREATE permission can use topics made for it.
+    alter-configs call, which replaces all its overrides).
     """
-    existing = set(await admin.list_topics())
-    created: set[str] = set()
-    for name, partitions in topics.items():
-        if name in existing:
-            continue
-        new = NewTopic(
-            name,
-            num_partitions=partitions,
-            replication_factor=kafka.replication_factor,
-            topic_configs=topic_config(kafka),
-        )
-        if await create_topic(admin, new):  # one by one: a topic created meanwhile elsewhere is fine
-            created.add(name)
+    created = await create_missing_topics(
+        admin, kafka, {name: (partitions, topic_config(kafka)) for name, partitions in topics.items()}
+    )
     old = [name for name in topics if name not in created]
     too_small = await topics_below_limit(admin, old, kafka) if old else {}
     return created, [below_limit_warning(name, limit, kafka) for name, limit in sorted(too_small.items())]

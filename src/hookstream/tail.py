@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaError
 
 from hookstream.config import Config
 from hookstream.errors import HookstreamError
+from hookstream.message_size import fetch_sizes
 from hookstream.schemas.envelope import decode_raw_event
 
 
@@ -47,6 +48,7 @@ async def tail_topic(
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
+        **fetch_sizes(config.kafka),
     )
     try:
         await consumer.start()
