@@ -165,8 +165,9 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def read_body(request: Request, limit: int, declared: str | None) -> bytes:
+    """The body, refused (BodyTooLarge) once it exceeds ``limit``: up front when the declared
+    Content-Length says so, else as soon as the chunks read add up to more."""
     if declared and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
@@ -219,16 +220,17 @@ def create_app(
         remote = client_address(request, trusted)
         if c.allowed_ips and not _in_networks(remote, c.allowed_ips):
             return problem(403, "ip_not_allowed", f"{remote} is not in this source's allowed_ips")
+        # Decoded once, for the size check, the signature check and the envelope.
+        header_pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]]
+        headers = Headers(header_pairs)
         try:
-            body = await read_body(request, c.max_body_bytes)
+            body = await read_body(request, c.max_body_bytes, headers.get("content-length"))
         except BodyTooLarge:
             return problem(413, "body_too_large", f"body exceeds {c.max_body_bytes} bytes")
         url = ""
         if source.signs_url:
             url = public_url(request, c, bool(trusted) and _in_networks(peer_address(request), trusted))
-        # Decoded once, for the signature check and for the envelope.
-        header_pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]]
-        delivery = Delivery.of(body, Headers(header_pairs), url=url)
+        delivery = Delivery.of(body, headers, url=url)
         received_at = clock()
         try:
             matched = source.provider.verify(delivery, now=received_at)
