@@ -13,8 +13,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
+from hookstream import kafka_topics
 from hookstream.config import Config
 from hookstream.schemas.envelope import RawEvent, encode_raw_event, record_headers
 
@@ -75,12 +75,13 @@ def stripe_payment_intent(
 
 
 async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    """Create ``topic`` unless it exists; any other error Kafka answers is raised."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-    except TopicAlreadyExistsError:
-        pass
+        await kafka_topics.create_topic(
+            admin, NewTopic(topic, num_partitions=partitions, replication_factor=1)
+        )
     finally:
         await admin.close()
 
