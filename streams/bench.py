@@ -19,6 +19,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from hookstream.config import load_config
+from hookstream.local_kafka import free_port
 from hookstream.streams.testing import WorkerProcess, now_ms, produce_raw, raw_event, streams_config_toml
 from hookstream.streams.topics import create_topics, repartition_topic
 from hookstream.streams.watermark import is_watermark
@@ -30,17 +31,14 @@ async def measure_dedupe_throughput(
     *,
     partitions: int = 8,
     duplicate_every: int = 10,
-    keys: int | None = None,
     timeout: float = 600,
-    workdir: Path | None = None,
 ) -> dict[str, Any]:
     """Events per second through one worker: dedupe alone, and dedupe + sequence end to end."""
     suffix = uuid.uuid4().hex[:8]
-    own_dir = None if workdir else tempfile.TemporaryDirectory(prefix="hookstream-bench-")
-    base = Path(workdir or own_dir.name)  # type: ignore[union-attr]
-    try:
+    with tempfile.TemporaryDirectory(prefix="hookstream-bench-") as tmp:
+        base = Path(tmp)
         config_path = base / f"bench-{suffix}.toml"
-        web_port = _free_port()
+        web_port = free_port()
         config_path.write_text(
             streams_config_toml(
                 bootstrap,
@@ -58,7 +56,7 @@ async def measure_dedupe_throughput(
         config = load_config(config_path)
         await create_topics(config)
         distinct = n - n // duplicate_every
-        key_count = keys or max(1, n // 10)
+        key_count = max(1, n // 10)
         records = []
         received = now_ms()
         for i in range(n):
@@ -100,9 +98,6 @@ async def measure_dedupe_throughput(
             "end_to_end_events_per_s": round(n / end_to_end_s),
             "expected_distinct": distinct,
         }
-    finally:
-        if own_dir is not None:
-            own_dir.cleanup()
 
 
 async def _metrics(port: int) -> dict[str, float]:
@@ -136,11 +131,3 @@ async def _timestamps(bootstrap: str, topic: str, skip_watermarks: bool = False)
         return stamps
     finally:
         await consumer.stop()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

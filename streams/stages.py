@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -200,7 +200,6 @@ class SequenceStage(_Batches):
         raw_partitions: int,
         max_wait_ms: int,
         metrics: StreamsMetrics,
-        clock_ms: Callable[[], int] = monotonic_ms,
     ) -> None:
         super().__init__()
         self.app = app
@@ -210,7 +209,6 @@ class SequenceStage(_Batches):
         self.raw_partitions = raw_partitions
         self.max_wait_ms = max_wait_ms
         self.metrics = metrics
-        self.clock_ms = clock_ms
         self._partitions: dict[int, _Partition] = {}
 
     async def handle(self, events: Sequence[faust.types.EventT]) -> None:
@@ -223,7 +221,7 @@ class SequenceStage(_Batches):
             await self._handle(events)
 
     async def _handle(self, events: Sequence[faust.types.EventT]) -> None:
-        now = self.clock_ms()
+        now = monotonic_ms()
         context: dict[int, faust.types.EventT] = {}  # repartition partition -> an event of it
         late: list[tuple[_Partition, Pending, int]] = []
         for event in events:

@@ -90,11 +90,10 @@ class RawProgress:
     def watermarks(self, partitions: Iterable[int]) -> dict[int, int]:
         return {p: self._progress[p] - self.lag_ms for p in partitions if p in self._progress}
 
-    def forget(self, partitions: Iterable[int] | None = None) -> None:
+    def forget(self) -> None:
         """After a rebalance: partitions are read again from their committed offsets."""
-        for p in list(self._next_offset if partitions is None else partitions):
-            self._next_offset.pop(p, None)
-            self._progress.pop(p, None)
+        self._next_offset.clear()
+        self._progress.clear()
 
     def _advance(self, partition: int, ms: int) -> None:
         if ms > self._progress.get(partition, ms - 1):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from hookstream.local_kafka import KAFKA_VERSION, LocalKafka, LocalKafkaError, server_properties
+from hookstream.local_kafka import KAFKA_VERSION, LocalKafka, LocalKafkaError, free_port, server_properties
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
@@ -116,7 +115,7 @@ def _start_kafka_container() -> tuple[DockerContainer, str]:
 
     # The same port inside and outside the container, so the one advertised address is right for
     # clients on this machine and for the broker itself.
-    port = _free_port()
+    port = free_port()
     container = DockerContainer(KAFKA_IMAGE)
     host = container.get_docker_client().host()
     config = _properties(
@@ -145,12 +144,6 @@ def _start_kafka_container() -> tuple[DockerContainer, str]:
 def _properties(text: str) -> dict[str, str]:
     pairs = (line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
     return {key: value for key, value in pairs}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ==================================================================================================

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,18 +24,13 @@ from typing import Any
 import httpx
 
 from hookstream.errors import HookstreamError
+from hookstream.local_kafka import free_port
 
 SECRET = "bench-secret"
 
 
 class BenchError(HookstreamError):
     """A benchmark could not run; the CLI shows it as one line."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def noop_app() -> Any:
@@ -207,7 +201,7 @@ def _measure(
     progress: Callable[[str], None],
     broker_pid: int | None,
 ) -> dict[str, Any]:
-    port = _free_port()
+    port = free_port()
     child = subprocess.Popen(
         [
             sys.executable,
@@ -298,13 +292,13 @@ def run_e2e_bench(
     try:
         with tempfile.TemporaryDirectory() as tmp:
             suffix = uuid.uuid4().hex[:8]
-            port = _free_port()
+            port = free_port()
             config_path = str(Path(tmp) / "bench.toml")
             Path(config_path).write_text(
                 f'[kafka]\nbootstrap_servers = "{bootstrap}"\nraw_topic = "bench.raw.{suffix}"\n'
                 f'events_topic = "bench.events.{suffix}"\n'
                 f"[ingest]\nport = {port}\n"
-                f'[streams]\napp_id = "bench-streams-{suffix}"\ndata_dir = "{tmp}/streams"\nweb_port = {_free_port()}\n'
+                f'[streams]\napp_id = "bench-streams-{suffix}"\ndata_dir = "{tmp}/streams"\nweb_port = {free_port()}\n'
                 f'[sources.gh]\nprovider = "github"\nsecrets = ["{SECRET}"]\n'
             )
             env = dict(os.environ)

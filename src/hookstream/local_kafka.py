@@ -262,7 +262,8 @@ def new_cluster_id() -> str:
 # --- Ports ----------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
@@ -423,7 +424,7 @@ class LocalKafka:
 
     def _choose_ports(self) -> None:
         if self.port is None:
-            self.port = _free_port()
+            self.port = free_port()
         elif not _port_is_free(self.port):
             raise LocalKafkaError(
                 f"port {self.port} on {HOST} is already in use: another Kafka or program is listening there; "
@@ -434,9 +435,9 @@ class LocalKafka:
             if previous is not None and previous != self.port and _port_is_free(previous):
                 self.controller_port = previous
         if self.controller_port is None or not _port_is_free(self.controller_port):
-            self.controller_port = _free_port()
+            self.controller_port = free_port()
             while self.controller_port == self.port:  # the broker port is free until the JVM binds it
-                self.controller_port = _free_port()
+                self.controller_port = free_port()
 
     def _write_config(self) -> Path:
         assert self.port is not None and self.controller_port is not None

@@ -14,7 +14,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -22,6 +21,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from hookstream.local_kafka import free_port
 
 DSN_ENV = "HOOKSTREAM_TEST_POSTGRES_DSN"
 NO_POSTGRES = (
@@ -123,7 +124,7 @@ class ThrowawayPostgres:
             self._prepare_dir()
             self._initdb()
             for attempt in range(1, _PORT_ATTEMPTS + 1):
-                self.port = _free_port()
+                self.port = free_port()
                 self.progress(
                     f"starting a throwaway PostgreSQL {self.binaries.version} on 127.0.0.1:{self.port}… "
                     f"(data in {self._tmp})"
@@ -256,9 +257,3 @@ def _dir_others_can_reach(directory: Path) -> Path:
         except OSError:
             return Path("/tmp")
     return directory
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,12 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from hookstream.config import Config, parse_config
 from hookstream.ingest.app import create_app
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from hookstream.local_kafka import free_port
 
 
 def make_config(bootstrap: str, sources: dict[str, Any], **kafka: Any) -> Config:
