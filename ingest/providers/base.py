@@ -258,6 +258,15 @@ class Provider:
             )
         return matched
 
+    def verify_v0(
+        self, delivery: Delivery, now: float | None, signature_header: str, timestamp_header: str
+    ) -> int:
+        """``verify`` for ``v0_signed``'s scheme (Slack, Zoom): HMAC match, then the timestamp window."""
+        ts, candidate, signed = v0_signed(delivery, signature_header, timestamp_header)
+        matched = self.match_any([candidate], lambda key: hmac_digest(key, signed))
+        check_timestamp(ts, now_seconds(now), self.tolerance, future=True)
+        return matched
+
     def match_public_key(self, verifies: Callable[[Any], None], scheme: str) -> int:
         """Index of the first configured public key for which ``verifies(key)`` does not raise
         ``InvalidSignature``, else MISMATCH. Public keys are not secret: no constant-time need."""

@@ -16,12 +16,8 @@ from .base import (
     Handshake,
     Provider,
     Sample,
-    check_timestamp,
-    hmac_digest,
-    now_seconds,
     pick,
     v0_signature,
-    v0_signed,
 )
 
 SIGNATURE = "X-Slack-Signature"
@@ -37,10 +33,7 @@ class Slack(Provider):
     sample_event_type = "message"
 
     def verify(self, delivery: Delivery, now: float | None = None) -> int:
-        ts, candidate, signed = v0_signed(delivery, SIGNATURE, TIMESTAMP)
-        matched = self.match_any([candidate], lambda key: hmac_digest(key, signed))
-        check_timestamp(ts, now_seconds(now), self.tolerance, future=True)
-        return matched
+        return self.verify_v0(delivery, now, SIGNATURE, TIMESTAMP)
 
     def describe(self, delivery: Delivery, payload: Any) -> EventDescription:
         if isinstance(payload, dict) and isinstance(payload.get("payload"), str):

@@ -27,10 +27,8 @@ from .base import (
     Handshake,
     Provider,
     Sample,
-    check_timestamp,
     content_hash_id,
     hmac_digest,
-    now_seconds,
     pick,
     plain_secret,
     v0_signature,
@@ -57,21 +55,15 @@ class Zoom(Provider):
     def parse_secret(self, secret: str, index: int) -> bytes:
         return plain_secret(secret, "Secret Token from the Zoom app's Access page")
 
-    def _signed(self, delivery: Delivery) -> tuple[int, bytes, bytes]:
-        return v0_signed(delivery, SIGNATURE, TIMESTAMP)
-
     def verify(self, delivery: Delivery, now: float | None = None) -> int:
-        ts, candidate, signed = self._signed(delivery)
-        matched = self.match_any([candidate], lambda key: hmac_digest(key, signed))
-        check_timestamp(ts, now_seconds(now), self.tolerance, future=True)
-        return matched
+        return self.verify_v0(delivery, now, SIGNATURE, TIMESTAMP)
 
     def handshake(self, delivery: Delivery, payload: Any) -> Handshake | None:
         if not (isinstance(payload, dict) and payload.get("event") == URL_VALIDATION):
             return None
         plain = pick(payload, "/payload/plainToken") or ""
         try:
-            _, candidate, signed = self._signed(delivery)
+            _, candidate, signed = v0_signed(delivery, SIGNATURE, TIMESTAMP)
             index = self.match_any([candidate], lambda key: hmac_digest(key, signed))
         except VerificationError:
             index = 0  # ingest verifies before asking; this is only for callers that did not
