@@ -18,6 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from hookstream.bench import percentile
 from hookstream.config import ConsumerConfig, KafkaConfig
 from hookstream.schemas.envelope import encode_raw_event, record_headers
 
@@ -27,11 +28,6 @@ from .patterns import EventFilter
 from .registry import ConsumerSpec
 from .runtime import ConsumerRuntime
 from .testing import create_topic, make_raw_event
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def run_consumer_latency_bench(
@@ -129,8 +125,8 @@ async def _bench(
         "handler": action_name,
         "concurrency": concurrency,
         "latency_ms": {
-            "p50": round(_percentile(latencies, 0.50), 2),
-            "p99": round(_percentile(latencies, 0.99), 2),
+            "p50": round(percentile(latencies, 0.50), 2),
+            "p99": round(percentile(latencies, 0.99), 2),
             "max": round(max(latencies), 2),
             "mean": round(statistics.fmean(latencies), 2),
         },

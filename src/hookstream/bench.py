@@ -1,9 +1,10 @@
 """``hookstream bench``: numbers you can compare between runs on the same machine.
 
 ``ingest``: the same ASGI server (uvicorn, one worker, in a child process) and the same load
-generator (httpx, N concurrent connections) against (1) a no-op Starlette endpoint that reads
-the body and answers 200, and (2) the real ingest app (signature check + durable publish to
-Kafka, acks=all). Quote the ratio, not the absolute numbers: they depend on the machine.
+generator (N concurrent keep-alive connections) against (1) a no-op Starlette endpoint that
+reads the body and answers 200, and (2) the real ingest app (signature check + durable publish
+to Kafka, acks=all), measured in alternating rounds after a warm-up. Quote the ratio, not the
+absolute numbers: they depend on the machine.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from hookstream.errors import HookstreamError
 from hookstream.local_kafka import free_port
 
 SECRET = "bench-secret"
+_RUN = uuid.uuid4().hex[:8]
 
 
 class BenchError(HookstreamError):
@@ -61,13 +63,13 @@ def _serve(kind: str, port: int, config_path: str) -> None:
     serve(app, "127.0.0.1", port, log_level="warning")
 
 
-def _requests(total: int) -> list[tuple[bytes, dict[str, str]]]:
+def _requests(total: int, first: int = 0) -> list[tuple[bytes, dict[str, str]]]:
+    """``total`` signed GitHub push deliveries, numbered from ``first`` (ids unique per process)."""
     from hookstream.ingest.providers import provider_class
 
     github = provider_class("github")([SECRET])
-    run = uuid.uuid4().hex[:8]
     out = []
-    for i in range(total):
+    for i in range(first, first + total):
         body = json.dumps(
             {
                 "ref": "refs/heads/main",
@@ -78,7 +80,7 @@ def _requests(total: int) -> list[tuple[bytes, dict[str, str]]]:
         ).encode()
         headers = github.sign(body, timestamp=0) | {
             "X-GitHub-Event": "push",
-            "X-GitHub-Delivery": f"{run}-{i}",
+            "X-GitHub-Delivery": f"{_RUN}-{i}",
         }
         out.append((body, headers))
     return out
@@ -122,44 +124,42 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 async def _load(
     port: int,
-    requests: list[tuple[bytes, dict[str, str]]],
+    raw: list[bytes],
     concurrency: int,
-    warmup: int,
     cpu_pids: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    raw = [_encode("/webhooks/gh", port, body, headers) for body, headers in requests]
+    """Send the encoded ``raw`` requests over ``concurrency`` keep-alive connections; the numbers."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     connections = [await _Connection.open("127.0.0.1", port) for _ in range(concurrency)]
+    todo = iter(raw)
 
-    async def run(batch: list[bytes], record: bool) -> None:
-        todo = iter(batch)
+    async def worker(conn: _Connection) -> None:
+        for request in todo:
+            t0 = time.perf_counter()
+            try:
+                status = await conn.post(request)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                status = 0  # the server closed the connection: count it, reconnect, go on
+                conn.close()
+                conn = await _Connection.open("127.0.0.1", port)
+                connections.append(conn)
+            latencies.append(time.perf_counter() - t0)
+            statuses[status] = statuses.get(status, 0) + 1
 
-        async def worker(conn: _Connection) -> None:
-            for request in todo:
-                t0 = time.perf_counter()
-                try:
-                    status = await conn.post(request)
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    status = 0  # the server closed the connection: count it, reconnect, go on
-                    conn.close()
-                    conn = await _Connection.open("127.0.0.1", port)
-                    connections.append(conn)
-                if record:
-                    latencies.append(time.perf_counter() - t0)
-                    statuses[status] = statuses.get(status, 0) + 1
-
-        await asyncio.gather(*(worker(c) for c in list(connections)))
-
+    pids = cpu_pids or {}
     try:
-        # Warm up under the same load, untimed: connections, JITs (the broker's too), caches.
-        await run(raw[:warmup], record=False)
-        pids = cpu_pids or {}
         cpu_before = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
         started = time.perf_counter()
-        await run(raw[warmup:], record=True)
+        await asyncio.gather(*(worker(c) for c in list(connections)))
         elapsed = time.perf_counter() - started
         cpu_used = {name: process_cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
     finally:
@@ -172,7 +172,7 @@ async def _load(
         "seconds": round(elapsed, 3),
         "req_per_s": round(n / elapsed, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
-        "p99_ms": round(latencies[min(n - 1, int(n * 0.99))] * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         **{f"{name}_cpu_us_per_request": round(used / n * 1e6, 1) for name, used in cpu_used.items()},
     }
@@ -192,32 +192,41 @@ def _wait_http(port: int, path: str, deadline: float, child: subprocess.Popen[by
     raise BenchError("bench server did not become ready")
 
 
-def _measure(
-    kind: str,
-    config_path: str,
-    total: int,
-    concurrency: int,
-    warmup: int,
-    progress: Callable[[str], None],
-    broker_pid: int | None,
-) -> dict[str, Any]:
-    port = free_port()
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"from hookstream.bench import _serve; _serve({kind!r}, {port}, {config_path!r})",
-        ],
-        env=dict(os.environ),
-    )
-    try:
-        _wait_http(port, "/readyz" if kind == "ingest" else "/", time.monotonic() + 120, child)
-        progress(f"bench: {kind}: {warmup} warm-up + {total} timed requests, {concurrency} concurrent…")
-        pids = {"server": child.pid} | ({"broker": broker_pid} if broker_pid else {})
-        return asyncio.run(_load(port, _requests(total + warmup), concurrency, warmup, pids))
-    finally:
-        child.terminate()
-        child.wait(30)
+class _Server:
+    """One of the two apps, served by uvicorn in a child process for the whole bench."""
+
+    def __init__(self, kind: str, config_path: str) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.child = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                f"from hookstream.bench import _serve; _serve({kind!r}, {self.port}, {config_path!r})",
+            ],
+            env=dict(os.environ),
+        )
+        self.sent = 0
+        """Requests sent so far: each gets a delivery id of its own."""
+
+    def wait_ready(self) -> None:
+        _wait_http(self.port, "/readyz" if self.kind == "ingest" else "/", time.monotonic() + 120, self.child)
+
+    def requests(self, n: int) -> list[bytes]:
+        raw = [
+            _encode("/webhooks/gh", self.port, body, headers)
+            for body, headers in _requests(n, first=self.sent)
+        ]
+        self.sent += n
+        return raw
+
+    def close(self) -> None:
+        self.child.terminate()
+        try:
+            self.child.wait(30)
+        except subprocess.TimeoutExpired:
+            self.child.kill()
+            self.child.wait()
 
 
 def _start_broker(bootstrap: str | None, progress: Callable[[str], None]) -> tuple[Any, str]:
@@ -239,6 +248,27 @@ def _header(name: str) -> dict[str, Any]:
     }
 
 
+def _warm_up(server: _Server, concurrency: int, seconds: float, progress: Callable[[str], None]) -> int:
+    """Untimed load for at least ``seconds``: connections, caches and JITs, the broker's above all.
+
+    A fresh broker compiles its request path only after thousands of produce requests; until
+    then it spends several times the CPU per record, on the same cores as the server.
+    """
+    progress(f"bench: {server.kind}: warming up for {seconds:g} s…")
+    deadline = time.monotonic() + seconds
+    sent = 0
+    while True:
+        result = asyncio.run(_load(server.port, server.requests(2000), concurrency))
+        sent += result["requests"]
+        if time.monotonic() >= deadline:
+            return sent
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median throughput (the upper one of an even count)."""
+    return sorted(runs, key=lambda r: r["req_per_s"])[len(runs) // 2]
+
+
 def run_ingest_bench(
     *,
     total: int,
@@ -246,34 +276,69 @@ def run_ingest_bench(
     bootstrap: str | None,
     progress: Callable[[str], None],
     linger_ms: int = 5,
-    warmup: int = 2000,
+    rounds: int = 3,
+    warmup_seconds: float = 20.0,
 ) -> dict[str, Any]:
+    """Both apps served side by side; after a warm-up, ``rounds`` rounds of ``total`` requests each.
+
+    The two are measured alternately (no-op first in odd rounds, ingest first in even ones), so
+    drift in a shared machine's speed falls on both; the ratio reported is the median of the
+    rounds' ratios, and each round's numbers are kept.
+    """
     broker, bootstrap = _start_broker(bootstrap, progress)
     broker_pid = broker.pid if broker else None
+    servers: list[_Server] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             config_path = str(Path(tmp) / "bench.toml")
+            raw_topic = f"bench.raw.{uuid.uuid4().hex[:8]}"
             Path(config_path).write_text(
-                f'[kafka]\nbootstrap_servers = "{bootstrap}"\nraw_topic = "bench.raw.{uuid.uuid4().hex[:8]}"\nlinger_ms = {linger_ms}\n'
+                f'[kafka]\nbootstrap_servers = "{bootstrap}"\nraw_topic = "{raw_topic}"\nlinger_ms = {linger_ms}\n'
                 f'[sources.gh]\nprovider = "github"\nsecrets = ["{SECRET}"]\n'
             )
             os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None) if broker else None
-            noop = _measure("noop", config_path, total, concurrency, warmup, progress, broker_pid)
-            ingest = _measure("ingest", config_path, total, concurrency, warmup, progress, broker_pid)
+            noop, ingest = _Server("noop", config_path), _Server("ingest", config_path)
+            servers += [noop, ingest]
+            for server in servers:
+                server.wait_ready()
+            _warm_up(noop, concurrency, min(warmup_seconds, 2.0), progress)
+            warmed = _warm_up(ingest, concurrency, warmup_seconds, progress)
+            pids = {"broker": broker_pid} if broker_pid else {}
+            runs: dict[str, list[dict[str, Any]]] = {"noop": [], "ingest": []}
+            for i in range(rounds):
+                for server in (noop, ingest) if i % 2 == 0 else (ingest, noop):
+                    progress(
+                        f"bench: round {i + 1}/{rounds}: {server.kind}: {total} requests, {concurrency} concurrent…"
+                    )
+                    raw = server.requests(total)
+                    runs[server.kind].append(
+                        asyncio.run(_load(server.port, raw, concurrency, {"server": server.child.pid} | pids))
+                    )
     finally:
+        for server in servers:
+            server.close()
         if broker is not None:
             broker.stop()
+    ratios = [i["req_per_s"] / n["req_per_s"] for n, i in zip(runs["noop"], runs["ingest"], strict=True)]
     return {
         **_header("ingest"),
         "load": {
-            "requests": total,
+            "requests_per_round": total,
+            "rounds": rounds,
             "concurrency": concurrency,
             "linger_ms": linger_ms,
+            "warmup_seconds": warmup_seconds,
+            "warmup_ingest_requests": warmed,
+            "raw_topic": raw_topic,
             "body_bytes": len(_requests(1)[0][0]),
         },
-        "noop": noop,
-        "ingest": ingest,
-        "ratio_ingest_to_noop": round(ingest["req_per_s"] / noop["req_per_s"], 3),
+        "noop": _median_run(runs["noop"]),
+        "ingest": _median_run(runs["ingest"]),
+        "ratio_ingest_to_noop": round(statistics.median(ratios), 3),
+        "rounds": [
+            {"noop_req_per_s": n["req_per_s"], "ingest_req_per_s": i["req_per_s"], "ratio": round(r, 3)}
+            for n, i, r in zip(runs["noop"], runs["ingest"], ratios, strict=True)
+        ],
     }
 
 
@@ -439,7 +504,7 @@ async def _e2e(
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "latency_2xx_to_handler_ms": {
             "p50": round(statistics.median(latencies), 1) if latencies else None,
-            "p99": round(latencies[min(count - 1, int(count * 0.99))], 1) if latencies else None,
+            "p99": round(percentile(latencies, 0.99), 1) if latencies else None,
             "max": round(latencies[-1], 1) if latencies else None,
         },
     }

@@ -327,8 +327,23 @@ def _write_bench(result: dict, out: Path) -> None:
 
 
 @bench.command("ingest")
-@click.option("--requests", "total", default=20000, show_default=True, type=click.IntRange(min=100))
+@click.option(
+    "--requests",
+    "total",
+    default=10000,
+    show_default=True,
+    type=click.IntRange(min=100),
+    help="Per app and round.",
+)
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 50))
 @click.option("--concurrency", default=64, show_default=True, type=click.IntRange(1, 1024))
+@click.option(
+    "--warmup-seconds",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(0, 600),
+    help="Untimed load on ingest first (the broker's JIT needs it).",
+)
 @bench_bootstrap_option
 @click.option(
     "--linger-ms",
@@ -338,12 +353,26 @@ def _write_bench(result: dict, out: Path) -> None:
     help="Producer linger for the ingest run.",
 )
 @bench_out_option("ingest")
-def bench_ingest(total: int, concurrency: int, bootstrap: str | None, linger_ms: int, out: Path) -> None:
+def bench_ingest(
+    total: int,
+    rounds: int,
+    concurrency: int,
+    warmup_seconds: float,
+    bootstrap: str | None,
+    linger_ms: int,
+    out: Path,
+) -> None:
     """No-op Starlette endpoint vs real ingest (verify + durable publish), same server and load."""
     from hookstream.bench import run_ingest_bench
 
     result = run_ingest_bench(
-        total=total, concurrency=concurrency, bootstrap=bootstrap, progress=progress, linger_ms=linger_ms
+        total=total,
+        rounds=rounds,
+        concurrency=concurrency,
+        warmup_seconds=warmup_seconds,
+        bootstrap=bootstrap,
+        progress=progress,
+        linger_ms=linger_ms,
     )
     _write_bench(result, out)
 
