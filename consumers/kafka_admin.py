@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from hookstream import kafka_topics
 from hookstream.config import KafkaConfig
 from hookstream.kafka_topics import ensure_sized_topic
 
@@ -49,20 +50,11 @@ async def with_retries(call: Callable[[], Awaitable[T]], what: str, timeout: flo
         delay = min(delay * 2, 2.0)
 
 
-@contextlib.asynccontextmanager
-async def admin_client(kafka: KafkaConfig) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=kafka.bootstrap_servers, client_id=f"{kafka.client_id}-consumers-admin"
+def admin_client(kafka: KafkaConfig) -> contextlib.AbstractAsyncContextManager[AIOKafkaAdminClient]:
+    """The consumers' admin client; an unreachable cluster is a ConsumerError."""
+    return kafka_topics.admin_client(
+        kafka.bootstrap_servers, f"{kafka.client_id}-consumers-admin", error=ConsumerError
     )
-    try:
-        await admin.start()
-    except (KafkaError, OSError) as exc:
-        await admin.close()
-        raise ConsumerError(f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc}") from None
-    try:
-        yield admin
-    finally:
-        await admin.close()
 
 
 async def topic_exists(kafka: KafkaConfig, topic: str) -> bool:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
 from hookstream import kafka_topics
 from hookstream.config import Config
@@ -76,14 +76,10 @@ def stripe_payment_intent(
 
 async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
     """Create ``topic`` unless it exists; any other error Kafka answers is raised."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
+    async with kafka_topics.admin_client(bootstrap, "hookstream-testing") as admin:
         await kafka_topics.create_topic(
             admin, NewTopic(topic, num_partitions=partitions, replication_factor=1)
         )
-    finally:
-        await admin.close()
 
 
 async def produce_events(bootstrap: str, topic: str, events: Iterable[RawEvent]) -> list[tuple[int, int]]:

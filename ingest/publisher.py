@@ -23,7 +23,6 @@ import time
 from functools import partial
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError, for_code
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
@@ -32,7 +31,7 @@ from aiokafka.structs import TopicPartition
 
 from hookstream.config import KafkaConfig
 from hookstream.errors import PublishError, RecordTooLarge
-from hookstream.kafka_topics import ensure_sized_topic
+from hookstream.kafka_topics import admin_client, ensure_sized_topic
 
 log = logging.getLogger("hookstream.ingest")
 
@@ -50,9 +49,7 @@ async def ensure_raw_topic(kafka: KafkaConfig) -> None:
     co-partitioned with it); one that takes smaller records than the config is a warning.
     """
     topic = kafka.raw_topic
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers, client_id="hookstream-admin")
-    await admin.start()
-    try:
+    async with admin_client(kafka.bootstrap_servers, f"{kafka.client_id}-admin") as admin:
         try:
             created = await ensure_sized_topic(admin, kafka, topic, kafka.partitions, log)
         except KafkaError as exc:
@@ -72,8 +69,6 @@ async def ensure_raw_topic(kafka: KafkaConfig) -> None:
                 f"topic {topic} has {existing} partitions but the config says {kafka.partitions}; "
                 "the dedupe table is co-partitioned with it, so the counts must match"
             )
-    finally:
-        await admin.close()
 
 
 class _Batch:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from mode import Service
+
+from hookstream.kafka_topics import admin_client
 
 
 class OffsetsProbe(Service):
@@ -55,12 +56,8 @@ class OffsetsProbe(Service):
         """Where the group resumes reading each partition: its committed offset, else the log start."""
         assert self._consumer is not None, "OffsetsProbe is not started"
         wanted = list(tps)
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id)
-        await admin.start()
-        try:
+        async with admin_client(self.bootstrap_servers, self.client_id) as admin:
             committed = await admin.list_consumer_group_offsets(self.group_id, partitions=wanted)
-        finally:
-            await admin.close()
         out = {tp: meta.offset for tp, meta in committed.items() if tp in wanted and meta.offset >= 0}
         missing = [tp for tp in wanted if tp not in out]
         if missing:

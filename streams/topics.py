@@ -28,7 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from hookstream.config import Config
 from hookstream.errors import ConfigError
-from hookstream.kafka_topics import create_missing_topics, ensure_sized_topics
+from hookstream.kafka_topics import admin_client, create_missing_topics, ensure_sized_topics
 
 METADATA_WAIT_S = 15
 
@@ -67,14 +67,10 @@ async def create_topics(config: Config, changelogs: Changelogs | None = None) ->
     changelogs = changelogs or {}
     copartitioned = {k.raw_topic: k.partitions, repartition_topic(config): k.partitions}
     strict = {**copartitioned, **{name: partitions for name, (partitions, _) in changelogs.items()}}
-    admin = AIOKafkaAdminClient(bootstrap_servers=k.bootstrap_servers, client_id=f"{k.client_id}-streams")
-    await admin.start()
-    try:
+    async with admin_client(k.bootstrap_servers, f"{k.client_id}-streams") as admin:
         _, warnings = await ensure_sized_topics(admin, k, {**copartitioned, k.events_topic: k.partitions})
         await create_missing_topics(admin, k, changelogs)  # small records: faust's configs only
         counts = await _partition_counts(admin, list(strict))
-    finally:
-        await admin.close()
     for name, expected in strict.items():
         if counts[name] != expected:
             raise ConfigError(

@@ -1,4 +1,4 @@
-"""Creating a topic and hearing about it when that fails.
+"""Admin clients, and creating a topic and hearing about it when that fails.
 
 aiokafka's ``AIOKafkaAdminClient.create_topics`` does not raise per-topic errors: it returns
 them in the response (error 36 for a topic that exists, 38 for a replication factor the
@@ -7,14 +7,43 @@ cluster cannot meet, ...). Ignoring the response hides a topic that was never cr
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from hookstream.config import KafkaConfig
+from hookstream.errors import HookstreamError
 from hookstream.message_size import below_limit_warning, topic_config, topics_below_limit
+
+
+def unreachable(bootstrap_servers: str, exc: BaseException) -> str:
+    """The one wording of "no broker answered", for errors the CLI shows as one line."""
+    return f"cannot reach Kafka at {bootstrap_servers}: {exc}"
+
+
+@contextlib.asynccontextmanager
+async def admin_client(
+    bootstrap_servers: str, client_id: str, *, error: type[HookstreamError] | None = None
+) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed on the way out, also when starting it failed.
+
+    With ``error``, a cluster that cannot be reached raises that error with one readable line;
+    without, aiokafka's error passes through (for callers that retry on ``KafkaError``).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=client_id)
+    try:
+        try:
+            await admin.start()
+        except (KafkaError, OSError) as exc:
+            if error is None:
+                raise
+            raise error(unreachable(bootstrap_servers, exc)) from None
+        yield admin
+    finally:
+        await admin.close()
 
 
 async def create_topic(admin: AIOKafkaAdminClient, topic: NewTopic) -> bool:

@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaError
 
 from hookstream.config import Config
 from hookstream.errors import HookstreamError
+from hookstream.kafka_topics import unreachable
 from hookstream.message_size import fetch_sizes
 from hookstream.schemas.envelope import decode_raw_event
 
@@ -54,7 +55,7 @@ async def tail_topic(
         await consumer.start()
     except (KafkaError, OSError) as exc:
         await consumer.stop()
-        raise HookstreamError(f"cannot reach Kafka at {config.kafka.bootstrap_servers}: {exc}") from None
+        raise HookstreamError(unreachable(config.kafka.bootstrap_servers, exc)) from None
     count = 0
     try:
         while max_events is None or count < max_events:

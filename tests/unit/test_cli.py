@@ -146,11 +146,16 @@ def test_config_errors_are_one_line_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_tail_without_a_broker_is_one_line_without_traceback(tmp_path):
+@pytest.mark.parametrize(
+    "command",
+    [["tail", "--timeout", "1"], ["dlq", "list", "audit"]],
+    ids=["tail (a consumer)", "dlq list (an admin client)"],
+)
+def test_a_command_without_a_broker_is_one_line_without_traceback(tmp_path, command):
     config = tmp_path / "hookstream.toml"
     config.write_text('[kafka]\nbootstrap_servers = "127.0.0.1:1"\n')  # nothing listens on port 1
     result = subprocess.run(
-        [sys.executable, "-m", "hookstream.cli", "tail", "--config", str(config), "--timeout", "1"],
+        [sys.executable, "-m", "hookstream.cli", *command, "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=120,
