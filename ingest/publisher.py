@@ -305,9 +305,18 @@ class Publisher:
                 waiter.set_result(None)
 
     def _expire(self, batch: _Batch) -> None:
-        """The publish timeout passed: the waiting requests are answered 503 (the batch may still land)."""
-        self._seal(batch)
+        """The publish timeout passed: the waiting requests are answered 503 (the batch may still land).
+
+        A batch still open (a linger longer than the timeout) was never handed over: it is
+        dropped here, so its records are never sent.
+        """
         batch.fail(PublishError(f"Kafka did not acknowledge within {self._timeout_s:g} s"))
+        if self._open.get(batch.partition) is batch:
+            del self._open[batch.partition]
+            if batch.linger is not None:
+                batch.linger.cancel()
+            self.batches_abandoned += 1
+            self._settle(batch, None)
 
     async def stop(self) -> None:
         """Hand over what is batched, wait for it (up to the publish timeout), flush and close."""

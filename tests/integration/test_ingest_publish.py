@@ -177,6 +177,31 @@ async def test_records_published_together_share_one_batch_per_partition(kafka_bo
     assert sorted(r.value for r in records) == sorted(b"v%d" % i for i in range(n))
 
 
+async def test_a_batch_still_open_at_the_publish_timeout_is_answered_503_and_never_sent(
+    kafka_bootstrap, unique
+):
+    # A linger longer than the publish timeout: the batch is still open when the time is up.
+    config = make_config(kafka_bootstrap, SOURCES, linger_ms=2000, publish_timeout_seconds=0.3)
+    publisher = Publisher(config.kafka)
+    await publisher.start()
+    assert await publisher.wait_ready(30)
+    try:
+        started = time.monotonic()
+        with pytest.raises(PublishError, match="did not acknowledge within 0.3 s"):
+            await publisher.publish(f"{unique}-dropped".encode(), b"dropped", [])
+        assert time.monotonic() - started < 1.5
+        assert (publisher.batches_abandoned, publisher.batches_sent) == (1, 0)
+        # The partition takes new records at once, in a new batch that is sent.
+        task = asyncio.create_task(publisher.publish(f"{unique}-kept".encode(), b"kept", []))
+        await asyncio.sleep(0)
+        await publisher.stop()  # hands over what is open, waits for it
+        await task
+    finally:
+        await publisher.stop()
+    records = await read_topic(kafka_bootstrap, config.kafka.raw_topic)
+    assert [r.value for r in records] == [b"kept"]
+
+
 @pytest.mark.parametrize("sealed_by", ["ack", "cap"])
 async def test_a_lingered_batch_stays_open_while_its_leader_has_one_in_flight(local_kafka, unique, sealed_by):
     """While the broker has not answered, records keep joining one open batch per partition.
