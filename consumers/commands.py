@@ -191,7 +191,7 @@ def _entry_line(entry: Any) -> dict[str, Any]:
         return row
     row.update(entry.letter.summary())
     try:
-        raw = decode_raw_event(entry.letter.value)
+        raw = decode_raw_event(entry.letter.value, entry.letter.original_headers)
         row["event"] = f"{raw.source}:{raw.event_type}"
     except Exception:  # shown as unknown; the error column says why it failed
         row["event"] = "?"

@@ -122,7 +122,7 @@ class Pipeline:
     def prepare(self, record: Any, delivery: str = "live") -> Work | None:
         """The work for ``record``, or None when the consumer does not want the event."""
         try:
-            raw = decode_raw_event(record.value)
+            raw = decode_raw_event(record.value, record.headers)
         except Exception as exc:  # any decoding failure means "not a RawEvent"
             return Work(record, None, PermanentError(f"not a RawEvent envelope: {exc}"), delivery)
         if not self.spec.filter.matches(raw.source, raw.event_type):

@@ -162,7 +162,7 @@ def _event_id_of(record: object) -> str | None:
     from hookstream.schemas.envelope import decode_raw_event
 
     try:
-        return decode_raw_event(record.value).event_id  # type: ignore[attr-defined]
+        return decode_raw_event(record.value, record.headers).event_id  # type: ignore[attr-defined]
     except Exception:  # not a RawEvent: no id to match
         return None
 

@@ -1,18 +1,23 @@
 """The RawEvent envelope: Avro (fastavro) encoding, decoding and the schema fingerprint header.
 
 Without a schema registry, each record carries the writer schema's CRC-64-AVRO fingerprint in
-the ``hookstream-schema`` record header, so a reader can tell which schema wrote it.
+the ``hookstream-schema`` record header, so a reader can tell which schema wrote it: the
+current one or an earlier version kept in ``schemas/history/``. A record written by a newer
+hookstream (a fingerprint this one does not know) is read as if the current schema wrote it:
+schemas only ever append fields (a test checks it), so the fields this version knows come
+first and read correctly, and the newer ones are left unread.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
@@ -29,9 +34,38 @@ def load_schema(name: str) -> dict[str, Any]:
     return fastavro.parse_schema(raw)
 
 
+def _fingerprint(schema: dict[str, Any]) -> str:
+    return fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO")
+
+
 @cache
 def schema_fingerprint(name: str) -> str:
-    return fingerprint(to_parsing_canonical_form(load_schema(name)), "CRC-64-AVRO")
+    return _fingerprint(load_schema(name))
+
+
+@cache
+def known_writer_schemas(name: str) -> dict[str, dict[str, Any]]:
+    """Every version of schema ``name`` this hookstream can read, by fingerprint: the current
+    one and those in ``schemas/history/<name>.v<N>.avsc``."""
+    paths = [SCHEMA_DIR / f"{name}.avsc", *sorted((SCHEMA_DIR / "history").glob(f"{name}.v*.avsc"))]
+    schemas = (fastavro.parse_schema(json.loads(p.read_text())) for p in paths)
+    return {_fingerprint(schema): schema for schema in schemas}
+
+
+RecordHeaders: TypeAlias = Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None
+"""A record's headers as aiokafka (pairs) or faust (pairs or a mapping) give them."""
+
+
+def writer_schema_of(headers: RecordHeaders) -> dict[str, Any] | None:
+    """The RawEvent schema named by the record's fingerprint header; None when it has none or
+    names a schema this version does not know (read those with the current schema)."""
+    if not headers:
+        return None
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    for key, value in pairs:
+        if key == FINGERPRINT_HEADER:
+            return known_writer_schemas("raw_event").get(bytes(value).decode("ascii", "replace"))
+    return None
 
 
 @dataclass(frozen=True)
@@ -90,10 +124,14 @@ def encode_raw_record(record: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def decode_raw_event(data: bytes, writer_schema: dict[str, Any] | None = None) -> RawEvent:
-    """Decode with the current schema as reader; ``writer_schema`` for data written by another version."""
+def decode_raw_event(
+    data: bytes, headers: RecordHeaders = None, *, writer_schema: dict[str, Any] | None = None
+) -> RawEvent:
+    """Decode with the current schema as reader, the writer schema being the one the record's
+    ``headers`` name (see ``writer_schema_of``), else ``writer_schema``, else the current one."""
     reader = load_schema("raw_event")
-    record = fastavro.schemaless_reader(io.BytesIO(data), writer_schema or reader, reader)
+    writer = writer_schema_of(headers) or writer_schema or reader
+    record = fastavro.schemaless_reader(io.BytesIO(data), writer, reader)
     known = {f for f in RawEvent.__dataclass_fields__ if f != "extra"}
     extra = {k: v for k, v in record.items() if k not in known}
     return RawEvent(**{k: v for k, v in record.items() if k in known}, extra=extra)

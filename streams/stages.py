@@ -113,7 +113,7 @@ class DedupeStage(_Batches):
         events = fresh
         for event in events:
             try:
-                raw = decode_raw_event(event.value)
+                raw = decode_raw_event(event.value, event.message.headers)
             except Exception as exc:  # a foreign or corrupt record: skip it, say where it is
                 self.metrics.undecodable.inc()
                 log.error("skipping a record that is not a RawEvent at %s: %s", _coordinates(event), exc)
@@ -298,7 +298,7 @@ class SequenceStage(_Batches):
         """Offer one event; returns it when it is late (to publish at once)."""
         offset = event.message.offset
         try:
-            raw = decode_raw_event(event.value)
+            raw = decode_raw_event(event.value, event.message.headers)
         except Exception as exc:
             self.metrics.undecodable.inc()
             log.error("skipping a record that is not a RawEvent at %s: %s", _coordinates(event), exc)

@@ -14,11 +14,11 @@ from hookstream.config import Config
 from hookstream.errors import HookstreamError
 from hookstream.kafka_topics import unreachable
 from hookstream.message_size import fetch_sizes
-from hookstream.schemas.envelope import decode_raw_event
+from hookstream.schemas.envelope import RecordHeaders, decode_raw_event
 
 
-def event_as_json(value: bytes) -> dict[str, Any]:
-    event = decode_raw_event(value)
+def event_as_json(value: bytes, headers: RecordHeaders = None) -> dict[str, Any]:
+    event = decode_raw_event(value, headers)
     try:
         body: Any = event.body.decode("utf-8")
     except UnicodeDecodeError:
@@ -67,7 +67,7 @@ async def tail_topic(
             for records in batch.values():
                 for record in records:
                     try:
-                        line = event_as_json(record.value)
+                        line = event_as_json(record.value, record.headers)
                         line.update(partition=record.partition, offset=record.offset)
                     except Exception as exc:  # a foreign record must not stop the tail
                         line = {

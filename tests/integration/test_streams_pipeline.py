@@ -11,11 +11,14 @@ What each test asserts, exactly:
     restart (at most once more); late flags appear only on what was sent after the restart.
 (d) late: an event older than one already released for its key comes out flagged late=True, in
     arrival order, never reordered; a newer one after it is not late.
+(e) upgrade: a record an earlier envelope version wrote (still in the raw topic when the worker
+    is upgraded) comes out like any other, in the current schema.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 import uuid
@@ -24,13 +27,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastavro
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from hookstream.config import Config, load_config
 from hookstream.ingest.providers import provider_class
-from hookstream.schemas.envelope import RawEvent, decode_raw_event
+from hookstream.schemas.envelope import (
+    FINGERPRINT_HEADER,
+    SCHEMA_DIR,
+    RawEvent,
+    decode_raw_event,
+    schema_fingerprint,
+)
 from hookstream.streams.testing import (
     WorkerProcess,
     now_ms,
@@ -83,7 +95,7 @@ class Pipeline:
         records = await read_topic(self.bootstrap, self.config.kafka.events_topic)
         out = []
         for r in sorted(records, key=lambda r: (r.partition, r.offset)):
-            event = decode_raw_event(r.value)
+            event = decode_raw_event(r.value, r.headers)
             assert r.key.decode() == event.ordering_key
             out.append(Out(event.ordering_key, event.event_id, event.late, r.partition, r.offset))
         return out
@@ -410,3 +422,34 @@ async def test_an_event_arriving_after_a_newer_one_was_released_is_marked_late(p
         + m.get('hookstream_streams_released_events_total{reason="max_wait"}', 0)
         == 2
     )
+
+
+# -- (e) records an earlier version wrote ---------------------------------------------------------
+async def test_a_raw_record_written_by_envelope_version_1_comes_out_in_the_current_schema(pipeline, unique):
+    p = await pipeline(partitions=2, max_wait_ms=300)
+    v1 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "raw_event.v1.avsc").read_text()))
+    v1_fingerprint = fingerprint(to_parsing_canonical_form(v1), "CRC-64-AVRO").encode()
+    old = raw_event(f"{unique}-v1", f"{unique}-key", now_ms(), body=b'{"written":"by v1"}')
+    old_record = {k: v for k, v in old.to_record().items() if k not in ("matched_secret", "late")}
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, v1, old_record)
+    producer = AIOKafkaProducer(bootstrap_servers=p.bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            p.raw_topic,
+            buf.getvalue(),
+            key=old.event_id.encode(),
+            headers=[(FINGERPRINT_HEADER, v1_fingerprint)],
+        )
+    finally:
+        await producer.stop()
+    await p.produce([(raw_event(f"{unique}-now", f"{unique}-key", now_ms() + 1), None)])
+    p.start_worker()
+    out = await p.wait_output(lambda out: len(out) == 2)
+    assert [o.event_id for o in out] == [f"{unique}-v1", f"{unique}-now"]
+    records = await read_topic(p.bootstrap, p.config.kafka.events_topic)
+    upgraded = next(r for r in records if r.key == f"{unique}-key".encode() and r.offset == out[0].offset)
+    assert dict(upgraded.headers)[FINGERPRINT_HEADER] == schema_fingerprint("raw_event").encode()
+    assert decode_raw_event(upgraded.value) == old  # the current schema reads it without help
+    assert p.metrics().get("hookstream_streams_undecodable_records_total", 0) == 0

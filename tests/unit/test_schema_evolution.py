@@ -15,7 +15,15 @@ from pathlib import Path
 import fastavro
 import pytest
 
-from hookstream.schemas.envelope import SCHEMA_DIR, RawEvent, decode_raw_event, encode_raw_event, load_schema
+from hookstream.schemas.envelope import (
+    FINGERPRINT_HEADER,
+    SCHEMA_DIR,
+    RawEvent,
+    decode_raw_event,
+    encode_raw_event,
+    load_schema,
+    record_headers,
+)
 from hookstream.schemas.typed_events import TYPED_DIR, decode_typed, load_typed_schema
 
 SCHEMAS = SCHEMA_DIR
@@ -150,3 +158,52 @@ def test_every_field_added_or_removed_since_an_old_version_has_a_default(old_fil
     removed = [path for path in old.keys() - new.keys() if "default" not in old[path]]
     assert not added, f"{current_of(old_file).name}: fields added without a default break old data: {added}"
     assert not removed, f"{old_file.name}: fields removed that old readers require: {removed}"
+
+
+# -- reading what another version wrote, at run time ------------------------------------------------
+def v1_record() -> tuple[bytes, list[tuple[str, bytes]]]:
+    """A record as a version-1 ingest published it: v1 bytes, v1 fingerprint header."""
+    v1 = parsed(ENVELOPE_V1)
+    fp = fastavro.schema.fingerprint(fastavro.schema.to_parsing_canonical_form(v1), "CRC-64-AVRO")
+    return write(v1, v1_event()), [(FINGERPRINT_HEADER, fp.encode())]
+
+
+def test_a_record_version_1_wrote_is_read_with_the_schema_its_header_names():
+    data, headers = v1_record()
+    with pytest.raises(EOFError):  # read as if the current schema wrote it, it is garbage
+        decode_raw_event(data)
+    for form in (headers, tuple(headers), dict(headers)):  # aiokafka pairs, faust list or mapping
+        event = decode_raw_event(data, form)
+        assert (event.event_id, event.body, event.late, event.matched_secret) == (
+            "evt_1",
+            b'{"id":"evt_1"}',
+            False,
+            0,
+        )
+
+
+def test_the_current_fingerprint_header_names_the_current_schema():
+    event = RawEvent(**{k: v for k, v in v1_event().items() if k != "schema_version"}, late=True)
+    assert decode_raw_event(encode_raw_event(event), record_headers()) == event
+
+
+def test_a_record_from_a_newer_version_is_read_for_the_fields_this_one_knows():
+    # A future version appends a field; this version does not know its fingerprint.
+    future = json.loads((SCHEMAS / "raw_event.avsc").read_text())
+    future["fields"].append({"name": "added_later", "type": "string", "default": ""})
+    future_schema = fastavro.parse_schema(future)
+    event = RawEvent(**{k: v for k, v in v1_event().items() if k != "schema_version"}, matched_secret=2)
+    data = write(future_schema, event.to_record() | {"added_later": "x"})
+    unknown = [(FINGERPRINT_HEADER, b"0123456789abcdef")]
+    assert decode_raw_event(data, unknown) == event
+
+
+@pytest.mark.parametrize("old_file", sorted(HISTORY.glob("raw_event.v*.avsc")), ids=lambda p: p.name)
+def test_the_envelope_only_ever_appends_fields(old_file):
+    """What lets an older reader read a newer writer's records without knowing its schema."""
+    old = json.loads(old_file.read_text())["fields"]
+    new = json.loads((SCHEMAS / "raw_event.avsc").read_text())["fields"]
+    assert [(f["name"], f["type"]) for f in new[: len(old)]] == [(f["name"], f["type"]) for f in old], (
+        "raw_event.avsc must keep every field of the earlier versions, in order, with its type, "
+        "and add new fields (with defaults) at the end"
+    )
