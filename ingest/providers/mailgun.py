@@ -30,6 +30,7 @@ from .base import (
     Provider,
     Sample,
     check_timestamp,
+    decode_signature,
     hmac_digest,
     now_seconds,
     parse_unix_seconds,
@@ -98,14 +99,7 @@ class Mailgun(Provider):
     def verify(self, delivery: Delivery, now: float | None = None) -> int:
         timestamp, token, signature = signature_block(delivery)
         ts = parse_unix_seconds(timestamp, "signature.timestamp")
-        try:
-            candidate = bytes.fromhex(signature)
-        except ValueError:
-            raise VerificationError(VerificationError.MALFORMED, "signature.signature is not hex") from None
-        if len(candidate) != 32:
-            raise VerificationError(
-                VerificationError.MALFORMED, "signature.signature is not a SHA-256 hex digest"
-            )
+        candidate = decode_signature(signature, "signature.signature", encoding="hex", size=32)
         message = (timestamp + token).encode("utf-8")
         matched = self.match_any([candidate], lambda key: hmac_digest(key, message))
         check_timestamp(ts, now_seconds(now), self.tolerance, future=True)

@@ -9,7 +9,6 @@ inconsistent about default ports, so both the with-port and without-port forms a
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -22,6 +21,7 @@ from .base import (
     Provider,
     Sample,
     constant_time_equal,
+    decode_signature,
     hmac_digest,
     pick,
     require_header,
@@ -77,12 +77,7 @@ class Twilio(Provider):
 
     def verify(self, delivery: Delivery, now: float | None = None) -> int:
         header = require_header(delivery, HEADER)
-        try:
-            candidate = base64.b64decode(header, validate=True)
-        except (binascii.Error, ValueError):
-            raise VerificationError(VerificationError.MALFORMED, f"{HEADER} is not base64") from None
-        if len(candidate) != 20:
-            raise VerificationError(VerificationError.MALFORMED, f"{HEADER} is not an HMAC-SHA1 digest")
+        candidate = decode_signature(header, HEADER, encoding="base64", size=20)  # HMAC-SHA1
         url = delivery.url
         query = query_params(url)
         if "bodySHA256" in query:
