@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 
@@ -86,4 +86,9 @@ class _BatchCollector(Collector):
             "hookstream_ingest_kafka_batched_records",
             "Records handed to Kafka in those batches.",
             value=self.publisher.records_sent,
+        )
+        yield GaugeMetricFamily(
+            "hookstream_ingest_kafka_waiting_requests",
+            "Requests waiting now for Kafka to acknowledge their record (grows while Kafka is slow).",
+            value=self.publisher.waiting,
         )

@@ -122,6 +122,11 @@ class Publisher:
     def ready(self) -> bool:
         return self._ready.is_set()
 
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for Kafka to acknowledge their record (counted when asked, not kept)."""
+        return sum(1 for batch in self._unsettled for waiter in batch.waiters if not waiter.done())
+
     def _make_producer(self) -> AIOKafkaProducer:
         c = self.config
         timeout_ms = int(c.publish_timeout_seconds * 1000)

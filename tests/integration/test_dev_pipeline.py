@@ -13,6 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from .support import free_port
@@ -20,9 +21,11 @@ from .support import free_port
 pytestmark = pytest.mark.kafka
 
 
-def _config(tmp: Path, bootstrap: str) -> Path:
+def _config(tmp: Path, bootstrap: str) -> tuple[Path, int]:
+    """The config, and the streams worker's web port (its metrics)."""
     suffix = uuid.uuid4().hex[:8]
     path = tmp / "dev.toml"
+    web_port = free_port()
     path.write_text(
         f"""
 [kafka]
@@ -42,7 +45,7 @@ secrets = ["whsec_dev_only_stripe_secret"]
 [streams]
 app_id = "dev-streams-{suffix}"
 data_dir = "{tmp / "streams"}"
-web_port = {free_port()}
+web_port = {web_port}
 max_wait_ms = 500
 watermark_lag_ms = 200
 
@@ -52,7 +55,12 @@ action = "jsonl"
 path = "{tmp / "events.jsonl"}"
 """
     )
-    return path
+    return path, web_port
+
+
+def _streams_metric(web_port: int, name: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{web_port}/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(f"{name} "))
 
 
 def _cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -66,7 +74,7 @@ def _cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.Com
 
 
 def test_dev_runs_the_pipeline_and_ctrl_c_stops_it(kafka_bootstrap, tmp_path):
-    config = _config(tmp_path, kafka_bootstrap)
+    config, web_port = _config(tmp_path, kafka_bootstrap)
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "PYTHONUNBUFFERED": "1"}
     log_path = tmp_path / "dev.log"
     with log_path.open("wb") as log:
@@ -97,7 +105,10 @@ def test_dev_runs_the_pipeline_and_ctrl_c_stops_it(kafka_bootstrap, tmp_path):
             assert dev.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, f"no event in {out}:\n{log_path.read_text()[-4000:]}"
             time.sleep(0.5)
-        time.sleep(3)  # room for a second copy to show up, were dedupe broken
+        # The second copy reached dedupe and was dropped there (the worker's own counters).
+        while _streams_metric(web_port, "hookstream_streams_duplicate_events_total") < 1:
+            assert time.monotonic() < deadline, f"no duplicate counted:\n{log_path.read_text()[-4000:]}"
+            time.sleep(0.5)
         lines = [json.loads(line) for line in out.read_text().splitlines()]
         assert [line["event_id"] for line in lines] == [event_id]
         assert lines[0]["event_type"] == "payment_intent.succeeded" and lines[0]["late"] is False

@@ -391,7 +391,12 @@ async def test_sigterm_lets_in_flight_requests_finish_with_their_events_durable(
                 return (await client.post("/webhooks/gh", content=body, headers=headers)).status_code
 
             in_flight = [asyncio.create_task(post(i)) for i in range(10)]
-            await asyncio.sleep(0.5)  # all ten sent and waiting in the lingering batch
+
+            async def all_waiting() -> bool:  # all ten received, their records in the lingering batch
+                metrics = (await client.get("/metrics")).text
+                return metric_value(metrics, "hookstream_ingest_kafka_waiting_requests") == 10
+
+            await wait_until(all_waiting, 30, "ten requests waiting for Kafka")
             assert not any(t.done() for t in in_flight)
             server.send_signal(signal.SIGTERM)
             statuses = await asyncio.gather(*in_flight)
