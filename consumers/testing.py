@@ -31,6 +31,7 @@ def make_raw_event(
     event_type: str = "payment_intent.succeeded",
     ordering_key: str = "pi_1",
     received_at: datetime | None = None,
+    created_at: datetime | None = None,
     headers: dict[str, str] | None = None,
     body: bytes | None = None,
 ) -> RawEvent:
@@ -48,6 +49,7 @@ def make_raw_event(
         content_type="application/json",
         body=body if body is not None else json.dumps(payload).encode(),
         verified=True,
+        created_at=created_at,
     )
 
 

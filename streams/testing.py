@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from hookstream.consumers.testing import make_raw_event
 from hookstream.schemas.envelope import RawEvent, encode_raw_event, ms_to_datetime, record_headers
 
 
@@ -32,21 +32,17 @@ def raw_event(
     body: bytes = b"{}",
     source: str = "test",
 ) -> RawEvent:
-    """A RawEvent as ingest would publish it."""
-    return RawEvent(
-        ingest_id=uuid.uuid4().hex,
+    """A RawEvent as ingest would publish it, received at ``received_ms``."""
+    return make_raw_event(
+        None,
         event_id=event_id,
         source=source,
         provider="standard",
         event_type="test.event",
         ordering_key=ordering_key,
         received_at=ms_to_datetime(received_ms),
-        remote_addr="127.0.0.1",
-        headers={},
-        content_type="application/json",
-        body=body,
-        verified=True,
         created_at=ms_to_datetime(created_ms) if created_ms is not None else None,
+        body=body,
     )
 
 
