@@ -297,8 +297,9 @@ def run_ingest_bench(
                 f'[sources.gh]\nprovider = "github"\nsecrets = ["{SECRET}"]\n'
             )
             os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None) if broker else None
-            noop, ingest = _Server("noop", config_path), _Server("ingest", config_path)
-            servers += [noop, ingest]
+            for kind in ("noop", "ingest"):
+                servers.append(_Server(kind, config_path))  # each closed below, even if the next fails
+            noop, ingest = servers
             for server in servers:
                 server.wait_ready()
             _warm_up(noop, concurrency, min(warmup_seconds, 2.0), progress)
