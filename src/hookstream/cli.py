@@ -353,28 +353,11 @@ def _write_bench(result: dict, out: Path) -> None:
     help="Producer linger for the ingest run.",
 )
 @bench_out_option("ingest")
-def bench_ingest(
-    total: int,
-    rounds: int,
-    concurrency: int,
-    warmup_seconds: float,
-    bootstrap: str | None,
-    linger_ms: int,
-    out: Path,
-) -> None:
+def bench_ingest(out: Path, **options: Any) -> None:
     """No-op Starlette endpoint vs real ingest (verify + durable publish), same server and load."""
     from hookstream.bench import run_ingest_bench
 
-    result = run_ingest_bench(
-        total=total,
-        rounds=rounds,
-        concurrency=concurrency,
-        warmup_seconds=warmup_seconds,
-        bootstrap=bootstrap,
-        progress=progress,
-        linger_ms=linger_ms,
-    )
-    _write_bench(result, out)
+    _write_bench(run_ingest_bench(progress=progress, **options), out)
 
 
 @bench.command("e2e")
