@@ -64,7 +64,8 @@ def writer_schema_of(headers: RecordHeaders) -> dict[str, Any] | None:
     pairs = headers.items() if isinstance(headers, Mapping) else headers
     for key, value in pairs:
         if key == FINGERPRINT_HEADER:
-            return known_writer_schemas("raw_event").get(bytes(value).decode("ascii", "replace"))
+            text = value if isinstance(value, str) else bytes(value).decode("ascii", "replace")
+            return known_writer_schemas("raw_event").get(text)
     return None
 
 

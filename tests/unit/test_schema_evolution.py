@@ -172,7 +172,8 @@ def test_a_record_version_1_wrote_is_read_with_the_schema_its_header_names():
     data, headers = v1_record()
     with pytest.raises(EOFError):  # read as if the current schema wrote it, it is garbage
         decode_raw_event(data)
-    for form in (headers, tuple(headers), dict(headers)):  # aiokafka pairs, faust list or mapping
+    as_text = [(k, v.decode()) for k, v in headers]
+    for form in (headers, tuple(headers), dict(headers), as_text):  # aiokafka, faust, decoded values
         event = decode_raw_event(data, form)
         assert (event.event_id, event.body, event.late, event.matched_secret) == (
             "evt_1",
