@@ -181,7 +181,7 @@ def build_app(
         # halfway (safe either way, but a finished batch is not sent again after the restart).
         try:
             await asyncio.wait_for(
-                asyncio.gather(dedupe_stage.idle(), sequence_stage.idle()), SHUTDOWN_WAIT_S
+                asyncio.gather(dedupe_batches.idle(), sequence_batches.idle()), SHUTDOWN_WAIT_S
             )
         except TimeoutError:
             log.warning("stopping with a batch unfinished; it will be processed again")

@@ -103,6 +103,11 @@ class Batches:
                 await self.app.crash(exc)
                 raise
 
+    async def idle(self) -> None:
+        """Return once the batch in hand (and any flush already waiting for it) is handled."""
+        async with self._lock:
+            pass
+
     def drop(self) -> None:
         """A rebalance: forget what was read but not handled (faust reads it again)."""
         self._buffer = []

@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -51,26 +50,7 @@ def _coordinates(event: faust.types.EventT) -> str:
     return f"{m.topic}[{m.partition}]@{m.offset}"
 
 
-class _Batches:
-    """Lets a graceful shutdown wait for the batch in hand (instead of abandoning it half done)."""
-
-    def __init__(self) -> None:
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    @contextmanager
-    def _batch(self) -> Iterator[None]:
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._idle.set()
-
-    async def idle(self) -> None:
-        await self._idle.wait()
-
-
-class DedupeStage(_Batches):
+class DedupeStage:
     """raw topic (keyed by event id) → repartition topic (keyed by ordering key), first sightings only."""
 
     def __init__(
@@ -84,7 +64,6 @@ class DedupeStage(_Batches):
         raw_topic: str,
         offsets: OffsetsProbe,
     ) -> None:
-        super().__init__()
         self.app = app
         self.deduper = deduper
         self.repartition_topic = repartition_topic
@@ -96,10 +75,6 @@ class DedupeStage(_Batches):
 
     async def handle(self, events: Sequence[faust.types.EventT]) -> None:
         """One batch: forward first sightings, await their acks, then mark them seen."""
-        with self._batch():
-            await self._handle(events)
-
-    async def _handle(self, events: Sequence[faust.types.EventT]) -> None:
         sightings: list[Sighting] = []
         decoded: dict[int, RawEvent] = {}
         fresh, in_batch = [], set()
@@ -188,7 +163,7 @@ class _Partition:
     offsets: dict[int, int] = field(default_factory=dict)  # pending seq -> message offset
 
 
-class SequenceStage(_Batches):
+class SequenceStage:
     """repartition topic → events topic, each ordering key in order, late ones marked."""
 
     def __init__(
@@ -201,7 +176,6 @@ class SequenceStage(_Batches):
         max_wait_ms: int,
         metrics: StreamsMetrics,
     ) -> None:
-        super().__init__()
         self.app = app
         self.states = states
         self.states_table = states_table
@@ -217,10 +191,6 @@ class SequenceStage(_Batches):
         Table writes happen in the context of an event of the partition they belong to, so they
         go to that partition's changelog.
         """
-        with self._batch():
-            await self._handle(events)
-
-    async def _handle(self, events: Sequence[faust.types.EventT]) -> None:
         now = monotonic_ms()
         context: dict[int, faust.types.EventT] = {}  # repartition partition -> an event of it
         late: list[tuple[_Partition, Pending, int]] = []
