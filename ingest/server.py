@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+import uvicorn
+
 GC_GEN0_THRESHOLD = 10_000
 """Allocations between young-generation collections (CPython's default: 700).
 
@@ -25,9 +27,22 @@ def tune_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
-def serve(app: Any, host: str, port: int, **uvicorn_options: Any) -> None:
-    """Serve ``app`` with uvicorn (one process, uvloop and httptools when installed)."""
-    import uvicorn
+UVICORN_OPTIONS: dict[str, Any] = {"access_log": False, "proxy_headers": False}
+"""How hookstream runs its apps under uvicorn (one process, uvloop and httptools when installed).
 
+``proxy_headers=False``: uvicorn would otherwise believe X-Forwarded-For and X-Forwarded-Proto
+from any peer in its own ``forwarded_allow_ips`` (127.0.0.1 by default) and rewrite the client
+address before the app sees it. Ingest decides whom to believe itself, from
+``[ingest].trusted_proxies`` only: the IP allowlist and the URL-signing providers depend on it.
+"""
+
+
+def uvicorn_config(app: Any, host: str, port: int, **uvicorn_options: Any) -> uvicorn.Config:
+    """The config ``serve`` runs with, for running the app in process (tests)."""
+    return uvicorn.Config(app, host=host, port=port, **(UVICORN_OPTIONS | uvicorn_options))
+
+
+def serve(app: Any, host: str, port: int, **uvicorn_options: Any) -> None:
+    """Serve ``app`` in the foreground until SIGINT or SIGTERM."""
     tune_gc()
-    uvicorn.run(app, host=host, port=port, access_log=False, **uvicorn_options)
+    uvicorn.run(app, host=host, port=port, **(UVICORN_OPTIONS | uvicorn_options))

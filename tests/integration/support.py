@@ -13,10 +13,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from hookstream.config import Config, parse_config
 from hookstream.ingest.app import create_app
+from hookstream.ingest.server import uvicorn_config
 from hookstream.local_kafka import free_port
 
 
-def make_config(bootstrap: str, sources: dict[str, Any], **kafka: Any) -> Config:
+def make_config(
+    bootstrap: str, sources: dict[str, Any], *, ingest: dict[str, Any] | None = None, **kafka: Any
+) -> Config:
     """A config with topics unique to the test, so tests sharing a broker never see each other's events."""
     suffix = uuid.uuid4().hex[:8]
     data = {
@@ -28,7 +31,7 @@ def make_config(bootstrap: str, sources: dict[str, Any], **kafka: Any) -> Config
             "publish_timeout_seconds": 5,
             **kafka,
         },
-        "ingest": {"port": free_port()},
+        "ingest": {"port": free_port(), **(ingest or {})},
         "sources": sources,
     }
     return parse_config(data)
@@ -39,9 +42,7 @@ async def running_ingest(config: Config, **kwargs: Any) -> AsyncIterator[str]:
     """Serve the real app with uvicorn on a free port; yields its base URL."""
     app = create_app(config, connect_timeout=30, **kwargs)
     server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=config.ingest.port, log_config=None, access_log=False, lifespan="on"
-        )
+        uvicorn_config(app, "127.0.0.1", config.ingest.port, log_config=None, lifespan="on")
     )
     task = asyncio.create_task(server.serve())
     for _ in range(600):

@@ -125,6 +125,45 @@ async def test_refused_requests_publish_nothing(kafka_bootstrap, unique):
     assert await read_topic(kafka_bootstrap, config.kafka.raw_topic) == []
 
 
+async def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(kafka_bootstrap, unique):
+    """The test client connects from 127.0.0.1; "allowlisted" admits only 203.0.113.0/24."""
+    gh = signer("github", ["s"])
+    body = b'{"repository":{"full_name":"acme/api"}}'
+
+    def headers(delivery: str, forwarded_for: str) -> dict[str, str]:
+        return gh.sign(body, timestamp=0) | {
+            "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": delivery,
+            "X-Forwarded-For": forwarded_for,
+        }
+
+    direct = make_config(kafka_bootstrap, SOURCES)  # no trusted proxies: the peer is the client
+    async with running_ingest(direct) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        r = await client.post(
+            "/webhooks/allowlisted", content=body, headers=headers(f"{unique}-a", "203.0.113.7")
+        )
+        assert (r.status_code, r.json()["error"]) == (403, "ip_not_allowed"), r.text
+        assert "127.0.0.1" in r.json()["detail"]
+    assert await read_topic(kafka_bootstrap, direct.kafka.raw_topic) == []
+
+    proxied = make_config(kafka_bootstrap, SOURCES, ingest={"trusted_proxies": ["127.0.0.1/32"]})
+    async with running_ingest(proxied) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        # The proxy appended the address it saw; what the sender wrote to its left proves nothing.
+        r = await client.post(
+            "/webhooks/allowlisted", content=body, headers=headers(f"{unique}-b", "198.51.100.1, 203.0.113.7")
+        )
+        assert r.status_code == 200, r.text
+        r = await client.post(
+            "/webhooks/allowlisted", content=body, headers=headers(f"{unique}-c", "203.0.113.7, 198.51.100.1")
+        )
+        assert (r.status_code, r.json()["error"]) == (403, "ip_not_allowed"), r.text
+        assert "198.51.100.1" in r.json()["detail"]
+    records = await read_topic(kafka_bootstrap, proxied.kafka.raw_topic)
+    assert [(r.key.decode(), decode_raw_event(r.value).remote_addr) for r in records] == [
+        (f"{unique}-b", "203.0.113.7")
+    ]
+
+
 async def test_concurrent_requests_share_batches_and_all_are_acknowledged(kafka_bootstrap, unique):
     config = make_config(kafka_bootstrap, SOURCES)
     gh = signer("github", ["old-secret"])
