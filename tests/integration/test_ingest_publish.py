@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -162,6 +163,73 @@ async def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(kafka_boots
     assert [(r.key.decode(), decode_raw_event(r.value).remote_addr) for r in records] == [
         (f"{unique}-b", "203.0.113.7")
     ]
+
+
+async def test_a_sender_gone_before_its_body_arrived_publishes_nothing(kafka_bootstrap, unique, caplog):
+    caplog.set_level(logging.INFO)
+    config = make_config(kafka_bootstrap, SOURCES)
+    gh = signer("github", ["new-secret"])
+    body = b'{"repository":{"full_name":"acme/api"}}'
+    headers = gh.sign(body, timestamp=0) | {"X-GitHub-Event": "push", "X-GitHub-Delivery": unique}
+    async with running_ingest(config) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        # Half the body, then the connection closes: the signature can never be checked.
+        reader, writer = await asyncio.open_connection("127.0.0.1", config.ingest.port)
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        writer.write(
+            f"POST /webhooks/gh HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode()
+            + body[:10]
+        )
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        # The server is unharmed, and the same delivery sent whole is accepted.
+        r = await client.post(
+            "/webhooks/gh", content=body, headers=headers | {"X-GitHub-Delivery": f"{unique}-2"}
+        )
+        assert r.status_code == 200, r.text
+        metrics = (await client.get("/metrics")).text
+        assert metric_value(metrics, 'hookstream_ingest_requests_total{source="gh",status="200"}') == 1
+    # Told in one line, not as an application error with a traceback.
+    assert "sender went away before its body arrived" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    records = await read_topic(kafka_bootstrap, config.kafka.raw_topic)
+    assert [r.key.decode() for r in records] == [f"{unique}-2"]
+
+
+async def test_a_handshake_answered_204_has_no_body_and_is_published_when_it_is_an_event(
+    kafka_bootstrap, unique
+):
+    """Discord webhook events: 204 and no body at all (no Content-Length either, per RFC 9110)."""
+    from tests.unit.test_providers_breadth import RFC8032_PUBLIC, RFC8032_SEED
+
+    config = make_config(
+        kafka_bootstrap,
+        {"discord": {"provider": "discord", "secrets": [RFC8032_PUBLIC]}},
+    )
+    discord = provider_class("discord")([RFC8032_PUBLIC], options={"signing_key": RFC8032_SEED})
+    now = int(time.time())
+    ping = json.dumps({"version": 1, "application_id": "1", "type": 0}).encode()
+    event = json.dumps(
+        {
+            "version": 1,
+            "application_id": "1",
+            "type": 1,
+            "event": {
+                "type": "APPLICATION_AUTHORIZED",
+                "timestamp": "2026-11-23T10:00:00",
+                "data": {"user": {"id": "9"}},
+            },
+        }
+    ).encode()
+    async with running_ingest(config) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        for body in (ping, event):
+            r = await client.post(
+                "/webhooks/discord", content=body, headers=discord.sign(body, timestamp=now)
+            )
+            assert r.status_code == 204, r.text
+            assert r.content == b"" and "content-length" not in r.headers
+    records = await read_topic(kafka_bootstrap, config.kafka.raw_topic)
+    assert [decode_raw_event(r.value).event_type for r in records] == ["APPLICATION_AUTHORIZED"]
 
 
 async def test_concurrent_requests_share_batches_and_all_are_acknowledged(kafka_bootstrap, unique):

@@ -1,0 +1,70 @@
+"""The webhook route's own ASGI handling (no Starlette per-request machinery): the edges that the
+integration tests against a broker do not reach. Nothing here is published anywhere."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from hookstream.config import parse_config
+from hookstream.ingest.app import create_app
+from hookstream.ingest.providers import provider_class
+from hookstream.ingest.publisher import Publisher
+
+CONFIG = parse_config(
+    {
+        "kafka": {"bootstrap_servers": "127.0.0.1:1"},
+        "sources": {"gh": {"provider": "github", "secrets": ["s"]}},
+    }
+)
+BODY = b'{"repository":{"full_name":"acme/api"}}'
+HEADERS = provider_class("github")(["s"]).sign(BODY, timestamp=0) | {
+    "X-GitHub-Event": "push",
+    "X-GitHub-Delivery": "d-1",
+}
+
+
+class BrokenPublisher(Publisher):
+    """A bug between the signature check and Kafka's acknowledgement."""
+
+    async def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> float:
+        raise RuntimeError("boom")
+
+
+def client(app, root_path: str = "") -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app, root_path=root_path), base_url="http://test")
+
+
+async def test_an_unexpected_error_is_a_500_with_a_json_reason_and_never_a_2xx(caplog):
+    app = create_app(CONFIG, publisher=BrokenPublisher(CONFIG.kafka))
+    async with client(app) as c:
+        r = await c.post("/webhooks/gh", content=BODY, headers=HEADERS)
+        assert r.status_code == 500
+        assert r.json()["error"] == "internal_error"
+        assert "boom" not in r.text  # details go to the log, not to the sender
+        metrics = (await c.get("/metrics")).text
+    assert 'hookstream_ingest_requests_total{source="gh",status="500"} 1.0' in metrics
+    errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info and "boom" in str(errors[0].exc_info[1])
+
+
+async def test_under_a_root_path_the_router_serves_the_same_handler():
+    app = create_app(CONFIG, publisher=BrokenPublisher(CONFIG.kafka))
+    async with client(app, root_path="/hooks") as c:
+        r = await c.post("/hooks/webhooks/nope", content=BODY, headers=HEADERS)
+        assert (r.status_code, r.json()["error"]) == (404, "unknown_source")
+        r = await c.post("/hooks/webhooks/gh", content=BODY + b" ", headers=HEADERS)
+        assert (r.status_code, r.json()["error"]) == (401, "signature_mismatch")
+        r = await c.get("/hooks/webhooks/gh")
+        assert (r.status_code, r.json()["error"]) == (405, "method_not_allowed")
+
+
+async def test_paths_the_webhook_route_does_not_match_get_the_routers_answers():
+    app = create_app(CONFIG, publisher=BrokenPublisher(CONFIG.kafka))
+    async with client(app) as c:
+        for path in ("/webhooks/", "/webhooks/gh/extra", "/webhook/gh"):
+            r = await c.post(path, content=BODY, headers=HEADERS)
+            assert r.status_code == 404 and r.json()["error"] == "not_found", path
+        r = await c.post("/webhooks/nope", content=BODY, headers=HEADERS)
+        assert (r.status_code, r.json()["error"]) == (404, "unknown_source")
