@@ -56,13 +56,17 @@ RecordHeaders: TypeAlias = Iterable[tuple[str, bytes]] | Mapping[str, bytes] | N
 """A record's headers as aiokafka (pairs) or faust (pairs or a mapping) give them."""
 
 
+def header_pairs(headers: RecordHeaders) -> list[tuple[str, bytes]]:
+    """A record's headers as the (name, value) pairs a producer takes, whichever form they came in."""
+    if not headers:
+        return []
+    return list(headers.items() if isinstance(headers, Mapping) else headers)
+
+
 def writer_schema_of(headers: RecordHeaders) -> dict[str, Any] | None:
     """The RawEvent schema named by the record's fingerprint header; None when it has none or
     names a schema this version does not know (read those with the current schema)."""
-    if not headers:
-        return None
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    for key, value in pairs:
+    for key, value in header_pairs(headers):
         if key == FINGERPRINT_HEADER:
             text = value if isinstance(value, str) else bytes(value).decode("ascii", "replace")
             return known_writer_schemas("raw_event").get(text)

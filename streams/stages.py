@@ -17,7 +17,13 @@ from typing import Any
 import faust
 from aiokafka import TopicPartition
 
-from hookstream.schemas.envelope import RawEvent, decode_raw_event, encode_raw_event, record_headers
+from hookstream.schemas.envelope import (
+    RawEvent,
+    decode_raw_event,
+    encode_raw_event,
+    header_pairs,
+    record_headers,
+)
 from hookstream.streams.acks import InOrderAcks
 from hookstream.streams.dedupe import Deduper, Sighting
 from hookstream.streams.metrics import StreamsMetrics
@@ -106,7 +112,7 @@ class DedupeStage:
                     event.value,
                     None,
                     None,
-                    list(event.message.headers or ()),
+                    header_pairs(event.message.headers),
                 )
             )
         await asyncio.gather(*deliveries)

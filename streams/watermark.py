@@ -25,6 +25,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 
+from hookstream.schemas.envelope import RecordHeaders, header_pairs
+
 KIND_HEADER = "hookstream-kind"
 WATERMARK_KIND = b"watermark"
 
@@ -43,11 +45,8 @@ def decode_watermarks(data: bytes | None) -> dict[int, int]:
         raise ValueError(f"not a watermark value ({type(exc).__name__}: {exc})") from None
 
 
-def is_watermark(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> bool:
-    if not headers:
-        return False
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    return any(name == KIND_HEADER and value == WATERMARK_KIND for name, value in pairs)
+def is_watermark(headers: RecordHeaders) -> bool:
+    return any(name == KIND_HEADER and value == WATERMARK_KIND for name, value in header_pairs(headers))
 
 
 def watermark_headers() -> list[tuple[str, bytes]]:

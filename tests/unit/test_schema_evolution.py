@@ -21,6 +21,7 @@ from hookstream.schemas.envelope import (
     RawEvent,
     decode_raw_event,
     encode_raw_event,
+    header_pairs,
     load_schema,
     record_headers,
 )
@@ -181,6 +182,13 @@ def test_a_record_version_1_wrote_is_read_with_the_schema_its_header_names():
             False,
             0,
         )
+
+
+def test_record_headers_in_every_form_become_the_pairs_a_producer_takes():
+    pairs = [(FINGERPRINT_HEADER, b"1"), ("hookstream-kind", b"watermark")]
+    for form in (pairs, tuple(pairs), dict(pairs)):  # aiokafka, faust, a mapping
+        assert header_pairs(form) == pairs
+    assert header_pairs(None) == header_pairs([]) == header_pairs({}) == []
 
 
 def test_the_current_fingerprint_header_names_the_current_schema():
