@@ -165,6 +165,28 @@ async def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(kafka_boots
     ]
 
 
+async def test_a_url_signing_provider_sees_the_url_a_trusted_proxy_was_called_at(kafka_bootstrap, unique):
+    """Twilio signs the URL it called. Behind a proxy that is the proxy's scheme and host, taken
+    from X-Forwarded-Proto/-Host only when the peer is a trusted proxy (here: 127.0.0.1)."""
+    twilio = signer("twilio", ["twilio-auth-token"])
+    sources = {"tw": {"provider": "twilio", "secrets": ["twilio-auth-token"]}}
+    body = f"MessageSid=SM{unique}&Body=hello&From=%2B15005550006".encode()
+    headers = twilio.sign(body, timestamp=0, url="https://hooks.example.com/webhooks/tw?n=1") | {
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "hooks.example.com",
+    }
+    direct = make_config(kafka_bootstrap, sources)
+    async with running_ingest(direct) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        r = await client.post("/webhooks/tw?n=1", content=body, headers=headers)
+        assert (r.status_code, r.json()["error"]) == (401, "signature_mismatch"), r.text
+    proxied = make_config(kafka_bootstrap, sources, ingest={"trusted_proxies": ["127.0.0.1/32"]})
+    async with running_ingest(proxied) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        r = await client.post("/webhooks/tw?n=1", content=body, headers=headers)
+        assert r.status_code == 200, r.text
+    records = await read_topic(kafka_bootstrap, proxied.kafka.raw_topic)
+    assert [decode_raw_event(r.value).body for r in records] == [body]
+
+
 async def test_a_sender_gone_before_its_body_arrived_publishes_nothing(kafka_bootstrap, unique, caplog):
     caplog.set_level(logging.INFO)
     config = make_config(kafka_bootstrap, SOURCES)
