@@ -175,6 +175,9 @@ async def _load(
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         **{f"{name}_cpu_us_per_request": round(used / n * 1e6, 1) for name, used in cpu_used.items()},
+        # Below ~1.0 the server was idle part of the time: every connection was waiting (for
+        # Kafka, for ingest), so more concurrency, not less CPU, would raise its req/s.
+        **{f"{name}_cpu_busy": round(used / elapsed, 2) for name, used in cpu_used.items()},
     }
 
 
