@@ -91,7 +91,7 @@ async def ensure_topic(kafka: KafkaConfig, topic: str, partitions: int) -> None:
 
     async def create() -> bool:
         async with admin_client(kafka) as admin:
-            return await ensure_sized_topic(admin, kafka, topic, partitions, log)
+            return (await ensure_sized_topic(admin, kafka, topic, partitions, log)).created
 
     await with_retries(create, f"cannot create topic {topic}")
 

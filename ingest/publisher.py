@@ -32,33 +32,45 @@ from aiokafka.structs import TopicPartition
 from hookstream.config import KafkaConfig
 from hookstream.errors import PublishError, RecordTooLarge
 from hookstream.kafka_topics import admin_client, ensure_sized_topic
+from hookstream.message_size import compressed_bound
 
 log = logging.getLogger("hookstream.ingest")
 
 _PARTITIONER = DefaultPartitioner()
 BATCH_BYTES = 256 * 1024
-"""A batch is handed over once it holds this much; a larger single record travels alone."""
+"""A batch is handed over once it holds this much (or half the topic's record limit, if less:
+see ``batch_bytes``); a larger single record travels alone."""
 MAX_DEFER_S = 0.1
 """Longest a lingered batch waits for its leader's batches in flight before it is sealed anyway."""
 
 
-async def ensure_raw_topic(kafka: KafkaConfig) -> None:
-    """Create the raw topic if it does not exist, sized for ``kafka.max_message_bytes``.
+def batch_bytes(record_limit: int) -> int:
+    """How full a batch may get before it is handed over: the broker refuses a whole batch
+    larger than the topic's limit once compressed, so it stays at half of it, which even
+    incompressible records under snappy's growth fit (``compressed_bound``)."""
+    return min(BATCH_BYTES, record_limit // 2)
+
+
+async def ensure_raw_topic(kafka: KafkaConfig) -> int:
+    """Create the raw topic if it does not exist, sized for ``kafka.max_message_bytes``; returns
+    the largest record batch it takes.
 
     An existing topic with another partition count is an error (the dedupe table is
-    co-partitioned with it); one that takes smaller records than the config is a warning.
+    co-partitioned with it); one that takes smaller records than the config is a warning, and
+    its own limit is returned: events larger than that are refused (413) one by one rather
+    than sent for the broker to refuse the whole batch they share.
     """
     topic = kafka.raw_topic
     async with admin_client(kafka.bootstrap_servers, f"{kafka.client_id}-admin") as admin:
         try:
-            created = await ensure_sized_topic(admin, kafka, topic, kafka.partitions, log)
+            sized = await ensure_sized_topic(admin, kafka, topic, kafka.partitions, log)
         except KafkaError as exc:
             if exc.retriable:
                 raise
             raise PublishError(f"cannot create topic {topic}: {exc}") from None
-        if created:  # with kafka.partitions; its metadata may take a moment to spread
+        if sized.created:  # with kafka.partitions; its metadata may take a moment to spread
             log.info("created topic", extra={"topic": topic, "partitions": kafka.partitions})
-            return
+            return sized.record_limit
         described = await admin.describe_topics([topic])
         if not described or described[0]["error_code"] or not described[0]["partitions"]:
             code = described[0]["error_code"] if described else 0
@@ -69,6 +81,7 @@ async def ensure_raw_topic(kafka: KafkaConfig) -> None:
                 f"topic {topic} has {existing} partitions but the config says {kafka.partitions}; "
                 "the dedupe table is co-partitioned with it, so the counts must match"
             )
+        return sized.record_limit
 
 
 class _Batch:
@@ -117,6 +130,8 @@ class Publisher:
         self.batches_abandoned = 0
         """Batches not sent because every request in them had been answered 503 already."""
         self._timeout_s = config.publish_timeout_seconds
+        self.record_limit = config.max_message_bytes
+        """The largest record batch the raw topic takes (known once connected)."""
 
     @property
     def ready(self) -> bool:
@@ -127,7 +142,7 @@ class Publisher:
         """Requests waiting for Kafka to acknowledge their record (counted when asked, not kept)."""
         return sum(1 for batch in self._unsettled for waiter in batch.waiters if not waiter.done())
 
-    def _make_producer(self) -> AIOKafkaProducer:
+    def _make_producer(self, record_limit: int) -> AIOKafkaProducer:
         c = self.config
         timeout_ms = int(c.publish_timeout_seconds * 1000)
         return AIOKafkaProducer(
@@ -140,7 +155,7 @@ class Publisher:
             # Keep retrying a batch for as long as a request might still be waiting, and a bit.
             request_timeout_ms=max(timeout_ms, 5000),
             retry_backoff_ms=100,
-            max_batch_size=BATCH_BYTES,
+            max_batch_size=batch_bytes(record_limit),
             max_request_size=c.max_message_bytes,
         )
 
@@ -159,9 +174,10 @@ class Publisher:
         delay = 0.5
         c = self.config
         while not self._closing:
-            producer = self._make_producer()
+            producer = None
             try:
-                await ensure_raw_topic(c)
+                record_limit = await ensure_raw_topic(c)
+                producer = self._make_producer(record_limit)
                 await producer.start()
                 partitions = sorted(await producer.partitions_for(c.raw_topic))
                 if len(partitions) != c.partitions:  # metadata of a topic created a moment ago
@@ -170,10 +186,12 @@ class Publisher:
                     )
             except PublishError as exc:
                 log.error("cannot publish: %s", exc)
-                await producer.stop()
+                if producer is not None:
+                    await producer.stop()
                 return
             except (KafkaError, OSError) as exc:
-                await producer.stop()
+                if producer is not None:
+                    await producer.stop()
                 log.warning(
                     "Kafka not reachable yet; retrying",
                     extra={"bootstrap_servers": c.bootstrap_servers, "error": str(exc), "retry_in_s": delay},
@@ -181,6 +199,7 @@ class Publisher:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
                 continue
+            self.record_limit = record_limit
             self._partitions = partitions
             self._producer = producer
             self._ready.set()
@@ -199,11 +218,8 @@ class Publisher:
         if producer is None:
             raise PublishError("not connected to Kafka yet")
         size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
-        if size > self.config.max_message_bytes:
-            raise RecordTooLarge(
-                f"the event is {size} bytes in its envelope; kafka.max_message_bytes is "
-                f"{self.config.max_message_bytes}"
-            )
+        if compressed_bound(size, self.config.compression) > self.record_limit:
+            raise RecordTooLarge(self._too_large(size))
         started = time.perf_counter()
         partition = self.partition_for(key)
         batch = self._open.get(partition) or self._open_batch(producer, partition)
@@ -215,6 +231,20 @@ class Publisher:
         batch.waiters.append(waiter)
         await waiter
         return time.perf_counter() - started
+
+    def _too_large(self, size: int) -> str:
+        c = self.config
+        limit = (
+            f"kafka.max_message_bytes is {c.max_message_bytes}"
+            if self.record_limit == c.max_message_bytes
+            else f"topic {c.raw_topic} takes records up to {self.record_limit} bytes (max.message.bytes)"
+        )
+        grows = (
+            ""
+            if c.compression == "none"
+            else f", and up to {compressed_bound(size, c.compression)} compressed"
+        )
+        return f"the event is {size} bytes in its envelope{grows}; {limit}"
 
     def _open_batch(self, producer: AIOKafkaProducer, partition: int) -> _Batch:
         loop = asyncio.get_running_loop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
@@ -77,6 +78,17 @@ async def create_missing_topics(
     return created
 
 
+async def _ensure_sized(
+    admin: AIOKafkaAdminClient, kafka: KafkaConfig, topics: Mapping[str, int]
+) -> tuple[set[str], dict[str, int]]:
+    """The topics created now, and the existing ones that take smaller records (their limit)."""
+    created = await create_missing_topics(
+        admin, kafka, {name: (partitions, topic_config(kafka)) for name, partitions in topics.items()}
+    )
+    old = [name for name in topics if name not in created]
+    return created, (await topics_below_limit(admin, old, kafka) if old else {})
+
+
 async def ensure_sized_topics(
     admin: AIOKafkaAdminClient, kafka: KafkaConfig, topics: Mapping[str, int]
 ) -> tuple[set[str], list[str]]:
@@ -86,19 +98,24 @@ async def ensure_sized_topics(
     records. Existing topics are left as they are (altering one would need the old
     alter-configs call, which replaces all its overrides).
     """
-    created = await create_missing_topics(
-        admin, kafka, {name: (partitions, topic_config(kafka)) for name, partitions in topics.items()}
-    )
-    old = [name for name in topics if name not in created]
-    too_small = await topics_below_limit(admin, old, kafka) if old else {}
+    created, too_small = await _ensure_sized(admin, kafka, topics)
     return created, [below_limit_warning(name, limit, kafka) for name, limit in sorted(too_small.items())]
+
+
+@dataclass(frozen=True)
+class SizedTopic:
+    created: bool
+    """Created now (with ``kafka.max_message_bytes``)."""
+    record_limit: int
+    """The largest record batch the topic takes: ``kafka.max_message_bytes``, or less for an
+    existing topic made with a smaller ``max.message.bytes``."""
 
 
 async def ensure_sized_topic(
     admin: AIOKafkaAdminClient, kafka: KafkaConfig, topic: str, partitions: int, log: logging.Logger
-) -> bool:
-    """``ensure_sized_topics`` for one topic, its warning on ``log``; True if created now."""
-    created, warnings = await ensure_sized_topics(admin, kafka, {topic: partitions})
-    for warning in warnings:
-        log.warning(warning, extra={"topic": topic})
-    return topic in created
+) -> SizedTopic:
+    """``ensure_sized_topics`` for one topic, its warning on ``log``."""
+    created, too_small = await _ensure_sized(admin, kafka, {topic: partitions})
+    if topic in too_small:
+        log.warning(below_limit_warning(topic, too_small[topic], kafka), extra={"topic": topic})
+    return SizedTopic(topic in created, too_small.get(topic, kafka.max_message_bytes))

@@ -65,6 +65,22 @@ async def topics_below_limit(
     return below
 
 
+def compressed_bound(size: int, compression: str) -> int:
+    """The most bytes ``size`` bytes of records can take once compressed with ``compression``.
+
+    Incompressible data grows a little (snappy by up to a sixth), and the broker checks
+    ``max.message.bytes`` on the batch as compressed: a record or batch is only sure to be
+    taken if this bound fits. Per-block framing is over-counted with 16 KiB blocks, the
+    smallest any of the codecs uses.
+    """
+    if compression == "none":
+        return size
+    blocks = size // 16_384 + 1
+    if compression == "snappy":
+        return size + size // 6 + 36 * blocks + 16
+    return size + size // 128 + 8 * blocks + 64  # gzip, lz4 and zstd grow by at most 1/255
+
+
 def below_limit_warning(topic: str, limit: int, kafka: KafkaConfig) -> str:
     """One line saying what a too small topic breaks and how to raise its limit."""
     return (

@@ -4,6 +4,7 @@ id; what is refused published nothing; with Kafka down the answer is 503, never 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ import time
 
 import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 
 from hookstream.consumers.testing import wait_until
@@ -419,6 +421,64 @@ async def test_an_event_too_large_for_kafka_is_refused_with_413_and_not_publishe
         assert r.status_code == 200, r.text
     keys = [r.key.decode() for r in await read_topic(kafka_bootstrap, config.kafka.raw_topic)]
     assert keys == [f"{unique}-ok"]
+
+
+def incompressible_push(gh, delivery: str, noise_bytes: int) -> tuple[bytes, dict[str, str]]:
+    """A signed GitHub push whose body carries ``noise_bytes`` of random data (base64)."""
+    noise = base64.b64encode(os.urandom(noise_bytes)).decode()
+    body = json.dumps({"noise": noise, "repository": {"full_name": "acme/api"}}).encode()
+    return body, gh.sign(body, timestamp=0) | {"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery}
+
+
+async def test_concurrent_large_events_never_make_a_batch_the_topic_refuses(kafka_bootstrap, unique):
+    # Each event fits kafka.max_message_bytes, but four of them together do not. Uncompressed
+    # and incompressible, a batch of them is as large as it looks: the broker must never be
+    # handed one above the topic's limit (it would refuse the whole batch and every request in
+    # it would get a 503, however often the providers retried).
+    config = make_config(
+        kafka_bootstrap,
+        {"gh": {"provider": "github", "secrets": ["s"], "max_body_bytes": 65_536}},
+        max_message_bytes=131_072,
+        compression="none",
+        partitions=1,
+        linger_ms=50,
+    )
+    gh = signer("github", ["s"])
+    requests = [incompressible_push(gh, f"{unique}-{i}", 30_000) for i in range(12)]
+    async with running_ingest(config) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        answers = await asyncio.gather(
+            *(client.post("/webhooks/gh", content=body, headers=headers) for body, headers in requests[:8])
+        )
+        assert [r.status_code for r in answers] == [200] * 8, [r.text for r in answers]
+        for body, headers in requests[8:]:  # and the partition still takes events afterwards
+            r = await client.post("/webhooks/gh", content=body, headers=headers)
+            assert r.status_code == 200, r.text
+    keys = sorted(r.key.decode() for r in await read_topic(kafka_bootstrap, config.kafka.raw_topic))
+    assert keys == sorted(f"{unique}-{i}" for i in range(12))
+
+
+async def test_an_event_too_large_for_an_existing_smaller_raw_topic_is_refused_alone(kafka_bootstrap, unique):
+    # A raw topic made earlier with a smaller max.message.bytes than the config: ingest warns at
+    # start and holds events to the topic's own limit, so the broker never refuses a batch.
+    config = make_config(kafka_bootstrap, SOURCES, compression="none", partitions=1, linger_ms=50)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        topic = NewTopic(config.kafka.raw_topic, 1, 1, topic_configs={"max.message.bytes": "100000"})
+        await admin.create_topics([topic])
+    finally:
+        await admin.close()
+    gh = signer("github", ["new-secret"])
+    requests = [incompressible_push(gh, f"{unique}-{i}", 110_000 if i == 0 else 100) for i in range(6)]
+    async with running_ingest(config) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        answers = await asyncio.gather(
+            *(client.post("/webhooks/gh", content=body, headers=headers) for body, headers in requests)
+        )
+    assert answers[0].status_code == 413 and answers[0].json()["error"] == "event_too_large", answers[0].text
+    assert f"topic {config.kafka.raw_topic} takes records up to 100000 bytes" in answers[0].json()["detail"]
+    assert [r.status_code for r in answers[1:]] == [200] * 5, [r.text for r in answers[1:]]
+    keys = sorted(r.key.decode() for r in await read_topic(kafka_bootstrap, config.kafka.raw_topic))
+    assert keys == sorted(f"{unique}-{i}" for i in range(1, 6))
 
 
 async def test_broker_down_gives_503_never_2xx_and_recovers(local_kafka, unique):
