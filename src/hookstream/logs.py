@@ -9,6 +9,9 @@ import time
 import orjson
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
+_NOT_FIELDS = _STANDARD | {"color_message"}
+"""Left out of the line: the record's own attributes, and uvicorn's copy of the message with
+terminal colour codes (``msg`` already has it plain)."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -21,7 +24,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in _NOT_FIELDS and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
