@@ -328,7 +328,7 @@ async def test_a_batch_still_open_at_the_publish_timeout_is_answered_503_and_nev
         await publisher.stop()  # hands over what is open, waits for it
         await task
     finally:
-        await publisher.stop()
+        await publisher.stop()  # when an assertion above failed first (stop is idempotent)
     records = await read_topic(kafka_bootstrap, config.kafka.raw_topic)
     assert [r.value for r in records] == [b"kept"]
 
