@@ -114,6 +114,7 @@ class Publisher:
         self._max_defer_s = max_defer_s
         self._producer: AIOKafkaProducer | None = None
         self._connect_task: asyncio.Task[None] | None = None
+        self._replace_task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._closing = False
         self._partitions: list[int] = []
@@ -314,9 +315,9 @@ class Publisher:
             self._settle(batch, PublishError(f"Kafka refused the record: {exc}"))
         else:
             self._in_flight[batch.node] = self._in_flight.get(batch.node, 0) + 1
-            delivery.add_done_callback(partial(self._delivered, batch))
+            delivery.add_done_callback(partial(self._delivered, batch, producer))
 
-    def _delivered(self, batch: _Batch, delivery: asyncio.Future[object]) -> None:
+    def _delivered(self, batch: _Batch, producer: AIOKafkaProducer, delivery: asyncio.Future[object]) -> None:
         left = self._in_flight[batch.node] = self._in_flight[batch.node] - 1
         if not left:
             for waiting in [b for b in self._open.values() if b.lingered and b.node == batch.node]:
@@ -325,8 +326,36 @@ class Publisher:
             self._settle(batch, PublishError("the send was cancelled"))
         elif (exc := delivery.exception()) is not None:
             self._settle(batch, PublishError(f"Kafka refused the record: {exc}"))
+            self._replace_producer(producer, exc)
         else:
             self._settle(batch, None)
+
+    def _replace_producer(self, producer: AIOKafkaProducer, cause: BaseException) -> None:
+        """A batch was refused for good: start again with a new producer.
+
+        aiokafka's idempotent producer counts a batch's sequence numbers when it sends it, and
+        does not give them back when the broker refuses the batch: every later batch for that
+        partition would be refused as out of order, for as long as the process lives. A new
+        producer gets a new producer id, whose sequences start afresh; connecting again also
+        re-reads the raw topic's limit. Meanwhile requests are answered 503 and /readyz says so.
+        (While Kafka is only unreachable, aiokafka keeps retrying and nothing fails here.)
+        """
+        if producer is not self._producer or self._closing:  # replaced already, or stopping
+            return
+        log.error("Kafka refused a batch for good (%s); replacing the producer", cause)
+        self._producer = None
+        self._ready.clear()
+
+        async def replace() -> None:
+            await producer.stop()  # what it still has in flight is answered either way
+            if not self._closing:
+                self._connect_task = asyncio.create_task(
+                    self._connect_loop(), name="hookstream-kafka-connect"
+                )
+
+        self._replace_task = asyncio.get_running_loop().create_task(
+            replace(), name="hookstream-kafka-replace"
+        )
 
     def _settle(self, batch: _Batch, error: PublishError | None) -> None:
         if batch.deadline is not None:
@@ -356,6 +385,8 @@ class Publisher:
     async def stop(self) -> None:
         """Hand over what is batched, wait for it (up to the publish timeout), flush and close."""
         self._closing = True
+        if self._replace_task is not None:  # the old producer's stop; no reconnect after it
+            await asyncio.wait({self._replace_task}, timeout=self._timeout_s)
         if self._connect_task and not self._connect_task.done():
             self._connect_task.cancel()
             try:

@@ -16,10 +16,11 @@ import time
 import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.partitioner import DefaultPartitioner
 
 from hookstream.consumers.testing import wait_until
-from hookstream.errors import PublishError
+from hookstream.errors import PublishError, RecordTooLarge
 from hookstream.ingest.providers import provider_class
 from hookstream.ingest.publisher import Publisher
 from hookstream.schemas.envelope import FINGERPRINT_HEADER, decode_raw_event, schema_fingerprint
@@ -331,6 +332,41 @@ async def test_a_batch_still_open_at_the_publish_timeout_is_answered_503_and_nev
         await publisher.stop()  # when an assertion above failed first (stop is idempotent)
     records = await read_topic(kafka_bootstrap, config.kafka.raw_topic)
     assert [r.value for r in records] == [b"kept"]
+
+
+async def test_a_batch_kafka_refuses_for_good_does_not_leave_its_partition_refusing_the_rest(
+    kafka_bootstrap, unique
+):
+    """aiokafka's idempotent producer counts a batch's sequence numbers when it sends it; when
+    the broker refuses that batch for good, every later batch for the partition is refused as
+    out of order. The publisher replaces the producer (a new producer id starts afresh)."""
+    config = make_config(kafka_bootstrap, SOURCES, partitions=1, compression="none")
+    publisher = Publisher(config.kafka)
+    await publisher.start()
+    assert await publisher.wait_ready(30)
+    try:
+        await publisher.publish(f"{unique}-1".encode(), b"before", [])
+        # An operator lowers the topic's limit while ingest runs: it learnt the old one.
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            resource = ConfigResource(
+                ConfigResourceType.TOPIC, config.kafka.raw_topic, {"max.message.bytes": "50000"}
+            )
+            await admin.alter_configs([resource])
+        finally:
+            await admin.close()
+        with pytest.raises(PublishError, match="MessageSizeTooLarge"):
+            await publisher.publish(f"{unique}-2".encode(), os.urandom(80_000), [])
+        await wait_until(lambda: publisher.ready, timeout=30, what="the producer replaced")
+        await publisher.publish(f"{unique}-3".encode(), b"after", [])
+        # The new producer learnt the topic's new limit: too large is now a 413, sent nowhere.
+        with pytest.raises(RecordTooLarge, match="takes records up to 50000 bytes"):
+            await publisher.publish(f"{unique}-4".encode(), os.urandom(80_000), [])
+    finally:
+        await publisher.stop()
+    records = await read_topic(kafka_bootstrap, config.kafka.raw_topic)
+    assert [r.value for r in records] == [b"before", b"after"]
 
 
 @pytest.mark.parametrize("sealed_by", ["ack", "cap"])
