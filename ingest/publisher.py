@@ -42,6 +42,20 @@ BATCH_BYTES = 256 * 1024
 see ``batch_bytes``); a larger single record travels alone."""
 MAX_DEFER_S = 0.1
 """Longest a lingered batch waits for its leader's batches in flight before it is sealed anyway."""
+REPLACE_QUIET_S = 60.0
+"""A producer replaced within this long of the previous one waits first (see ``replace_delay``)."""
+
+
+def replace_delay(previous: float, since_previous: float) -> float:
+    """Seconds to wait before connecting a replacement producer.
+
+    No wait for the first replacement in a while; then 0.5 s, doubling to 10 s while replacements
+    keep following each other within ``REPLACE_QUIET_S``. A cluster that refuses every batch
+    (say, no write permission) must not get a new producer per batch.
+    """
+    if since_previous >= REPLACE_QUIET_S:
+        return 0.0
+    return min(max(previous * 2, 0.5), 10.0)
 
 
 def batch_bytes(record_limit: int) -> int:
@@ -115,6 +129,8 @@ class Publisher:
         self._producer: AIOKafkaProducer | None = None
         self._connect_task: asyncio.Task[None] | None = None
         self._replace_task: asyncio.Task[None] | None = None
+        self._replaced_at = float("-inf")
+        self._replace_delay = 0.0
         self._ready = asyncio.Event()
         self._closing = False
         self._partitions: list[int] = []
@@ -342,12 +358,21 @@ class Publisher:
         """
         if producer is not self._producer or self._closing:  # replaced already, or stopping
             return
-        log.error("Kafka refused a batch for good (%s); replacing the producer", cause)
+        now = time.monotonic()
+        self._replace_delay = replace_delay(self._replace_delay, now - self._replaced_at)
+        self._replaced_at = now
+        log.error(
+            "Kafka refused a batch for good (%s); replacing the producer",
+            cause,
+            extra={"retry_in_s": self._replace_delay},
+        )
         self._producer = None
         self._ready.clear()
+        delay = self._replace_delay
 
         async def replace() -> None:
             await producer.stop()  # what it still has in flight is answered either way
+            await asyncio.sleep(delay)
             if not self._closing:
                 self._connect_task = asyncio.create_task(
                     self._connect_loop(), name="hookstream-kafka-connect"
@@ -387,6 +412,7 @@ class Publisher:
         self._closing = True
         if self._replace_task is not None:  # the old producer's stop; no reconnect after it
             await asyncio.wait({self._replace_task}, timeout=self._timeout_s)
+            self._replace_task.cancel()  # still waiting out its delay: nothing left to do
         if self._connect_task and not self._connect_task.done():
             self._connect_task.cancel()
             try:
