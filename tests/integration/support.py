@@ -18,9 +18,17 @@ from hookstream.local_kafka import free_port
 
 
 def make_config(
-    bootstrap: str, sources: dict[str, Any], *, ingest: dict[str, Any] | None = None, **kafka: Any
+    bootstrap: str,
+    sources: dict[str, Any],
+    *,
+    ingest: dict[str, Any] | None = None,
+    streams: dict[str, Any] | None = None,
+    **kafka: Any,
 ) -> Config:
-    """A config with topics unique to the test, so tests sharing a broker never see each other's events."""
+    """A config with topics unique to the test, so tests sharing a broker never see each other's events.
+
+    ``ingest`` and ``streams`` are merged into those tables; the other keywords into ``[kafka]``.
+    """
     suffix = uuid.uuid4().hex[:8]
     data = {
         "kafka": {
@@ -32,6 +40,7 @@ def make_config(
             **kafka,
         },
         "ingest": {"port": free_port(), **(ingest or {})},
+        "streams": streams or {},
         "sources": sources,
     }
     return parse_config(data)

@@ -9,12 +9,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import InvalidReplicationFactorError
 
-from hookstream.config import KafkaConfig, parse_config
+from hookstream.config import KafkaConfig
 from hookstream.errors import PublishError
 from hookstream.ingest.publisher import ensure_raw_topic
 from hookstream.kafka_topics import create_topic
 from hookstream.streams.app import build_app
 from hookstream.streams.topics import changelog_topics, create_topics
+
+from .support import make_config
 
 pytestmark = pytest.mark.kafka
 
@@ -52,17 +54,8 @@ async def test_streams_creates_the_table_changelogs_as_faust_would_before_the_wo
     # Left to faust, a changelog created while the worker starts can show 0 partitions in the
     # consumer's metadata and crash the first table write (PartitionsMismatch, seen with make dev).
     suffix = uuid.uuid4().hex[:8]
-    config = parse_config(
-        {
-            "kafka": {
-                "bootstrap_servers": kafka_bootstrap,
-                "raw_topic": f"test.raw.cl.{suffix}",
-                "events_topic": f"test.events.cl.{suffix}",
-                "partitions": 3,
-            },
-            "streams": {"app_id": f"test-cl-{suffix}", "data_dir": str(tmp_path), "dedupe_ttl_seconds": 3600},
-        }
-    )
+    streams = {"app_id": f"test-cl-{suffix}", "data_dir": str(tmp_path), "dedupe_ttl_seconds": 3600}
+    config = make_config(kafka_bootstrap, {}, partitions=3, streams=streams)
     app = build_app(config)
     changelogs = changelog_topics(app)
     assert set(changelogs) == {f"test-cl-{suffix}-seen-changelog", f"test-cl-{suffix}-sequencer-changelog"}

@@ -26,7 +26,7 @@ import httpx
 import orjson
 import pytest
 
-from hookstream.config import Config, load_config, parse_config
+from hookstream.config import Config, load_config
 from hookstream.consumers import Consumers, Event, resolve_consumers
 from hookstream.consumers.dlq import dlq_topic
 from hookstream.consumers.kafka_admin import ensure_topic
@@ -40,7 +40,7 @@ from hookstream.streams.testing import WorkerProcess, streams_config_toml
 from hookstream.streams.topics import create_topics
 from hookstream.tail import tail_topic
 
-from .support import free_port, read_topic, running_ingest
+from .support import free_port, make_config, read_topic, running_ingest
 
 pytestmark = pytest.mark.kafka
 
@@ -218,16 +218,8 @@ async def test_a_large_event_whose_handler_fails_goes_to_the_dlq_and_redrive_del
 
 async def test_existing_topics_that_take_smaller_records_are_reported_not_changed(kafka_bootstrap, caplog):
     suffix = uuid.uuid4().hex[:8]
-    config = parse_config(
-        {
-            "kafka": {
-                "bootstrap_servers": kafka_bootstrap,
-                "raw_topic": f"test.raw.small.{suffix}",
-                "events_topic": f"test.events.small.{suffix}",
-                "partitions": 2,
-            },
-            "streams": {"app_id": f"test-streams-small-{suffix}"},
-        }
+    config = make_config(
+        kafka_bootstrap, {}, partitions=2, streams={"app_id": f"test-streams-small-{suffix}"}
     )
     dlq = dlq_topic(f"small-{suffix}")
     for topic in (config.kafka.events_topic, dlq):  # as created before kafka.max_message_bytes
