@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from hookstream import __version__
+from hookstream.bench import CONCURRENCIES
 from hookstream.cli_options import config_option
 from hookstream.errors import HookstreamError
 
@@ -326,6 +327,16 @@ def _write_bench(result: dict, out: Path) -> None:
     progress(f"bench: wrote {out}")
 
 
+def _concurrencies(value: str) -> tuple[int, ...]:
+    try:
+        loads = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers") from None
+    if not all(1 <= n <= 1024 for n in loads):
+        raise click.BadParameter(f"{value!r}: each must be from 1 to 1024")
+    return tuple(dict.fromkeys(loads))
+
+
 @bench.command("ingest")
 @click.option(
     "--requests",
@@ -336,7 +347,13 @@ def _write_bench(result: dict, out: Path) -> None:
     help="Per app and round.",
 )
 @click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 50))
-@click.option("--concurrency", default=64, show_default=True, type=click.IntRange(1, 1024))
+@click.option(
+    "--concurrency",
+    default=",".join(map(str, CONCURRENCIES)),
+    show_default=True,
+    callback=lambda ctx, param, value: _concurrencies(value),
+    help="Connections; a comma-separated list measures both apps at each (the ratio compares their best).",
+)
 @click.option(
     "--warmup-seconds",
     default=20.0,

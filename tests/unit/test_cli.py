@@ -175,3 +175,28 @@ def test_providers_lists_every_provider():
     result = CliRunner().invoke(main, ["providers", "--json"])
     assert result.exit_code == 0
     assert {row["provider"] for row in json.loads(result.output)} == set(PROVIDERS)
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [("64,abc", "is not a comma-separated list of numbers"), ("64,0", "each must be from 1 to 1024")],
+)
+def test_bench_ingest_refuses_a_bad_concurrency_list_before_starting_anything(value, message):
+    result = CliRunner().invoke(main, ["bench", "ingest", "--concurrency", value])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bench_ingest_passes_the_concurrency_list_on(monkeypatch):
+    import hookstream.bench
+
+    seen = {}
+    monkeypatch.setattr(hookstream.bench, "run_ingest_bench", lambda **options: seen.update(options) or {})
+    result = CliRunner().invoke(
+        main, ["bench", "ingest", "--concurrency", "128,32,128", "--out", "/dev/null"]
+    )
+    assert result.exit_code == 0, result.output
+    assert seen["concurrency"] == (128, 32)  # in the order given, once each
+    default = CliRunner().invoke(main, ["bench", "ingest", "--help"])
+    assert ",".join(map(str, hookstream.bench.CONCURRENCIES)) in default.output
