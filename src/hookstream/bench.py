@@ -169,7 +169,7 @@ async def _load(
     n = len(latencies)
     return {
         "requests": n,
-        "seconds": round(elapsed, 3),
+        "seconds": round(elapsed, 4),
         "req_per_s": round(n / elapsed, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),

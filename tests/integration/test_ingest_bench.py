@@ -39,7 +39,10 @@ async def test_the_ingest_bench_publishes_every_request_and_compares_the_apps_be
             cpu_seconds = run["server_cpu_us_per_request"] * run["requests"] / 1e6
             assert run["server_cpu_busy"] == pytest.approx(cpu_seconds / run["seconds"], abs=0.02)
             assert run["server_cpu_busy"] <= 1.5
-            assert run["client_cpu_us_per_request"] > 0
+    # The load generator's CPU is counted too (in clock ticks: a single short run may show none).
+    assert (
+        sum(n[kind]["client_cpu_us_per_request"] for n in by_load.values() for kind in ("noop", "ingest")) > 0
+    )
     # Each round compares the apps at the load each did best at; the reported ratio is the median.
     for r in rounds:
         assert r["noop_concurrency"] in (4, 8) and r["ingest_concurrency"] in (4, 8)
