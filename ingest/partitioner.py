@@ -15,8 +15,11 @@ from collections.abc import Callable, Sequence
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
-_WORDS: dict[int, Callable[[bytes], tuple[int, ...]]] = {}
-"""Unpackers of ``n`` little-endian 32-bit words, by ``n`` (keys come in a few lengths)."""
+_WORDS: dict[int, Callable[[bytes], tuple[int, ...]]] = {
+    n: struct.Struct(f"<{n}I").unpack_from for n in range(65)
+}
+"""Unpackers of ``n`` little-endian 32-bit words, for keys up to 256 bytes (made once: the keys
+come from senders, so their lengths are not ours to bound)."""
 
 
 def murmur2(data: bytes) -> int:
@@ -25,9 +28,7 @@ def murmur2(data: bytes) -> int:
     h = _SEED ^ length
     n = length >> 2
     words = _WORDS.get(n)
-    if words is None:
-        words = _WORDS[n] = struct.Struct(f"<{n}I").unpack_from
-    for k in words(data):
+    for k in words(data) if words else struct.unpack_from(f"<{n}I", data):
         k = (k * _M) & _MASK
         k = ((k ^ (k >> 24)) * _M) & _MASK
         h = ((h * _M) & _MASK) ^ k
