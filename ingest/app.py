@@ -59,25 +59,15 @@ HOP_BY_HOP = {
 CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-gitlab-token"}
 
 
-class JSONResponse(Response):
-    """JSON rendered with orjson (the stdlib encoder shows up in the request profile)."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
-
-
-def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The one shape of every refusal (on the Starlette routes; ``refusal`` on the webhook route)."""
-    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
-
-
 _JSON_HEADER = (b"content-type", b"application/json")
 
 
 class Answer:
-    """A webhook response, sent as the two ASGI messages directly: a JSON body, or none."""
+    """A response as the two ASGI messages, sent directly: a JSON body (orjson), or none.
+
+    The webhook route sends it itself; on the Starlette routes it is returned like a Response
+    (Starlette calls it as an ASGI app).
+    """
 
     __slots__ = ("status", "body", "headers")
 
@@ -94,9 +84,12 @@ class Answer:
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
         await send({"type": "http.response.body", "body": self.body})
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.send(send)
+
 
 def refusal(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Answer:
-    """``problem``'s shape, for the webhook route."""
+    """The one shape of every refusal."""
     return Answer(status, {"error": code, "detail": detail}, headers)
 
 
@@ -376,22 +369,22 @@ def create_app(
             return handshake_answer(handshake)
         return Answer(200, {"status": "accepted", "event_id": event_id, "ingest_id": ingest_id})
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+    async def healthz(request: Request) -> Answer:
+        return Answer(200, {"status": "ok"})
 
-    async def readyz(request: Request) -> Response:
+    async def readyz(request: Request) -> Answer:
         if publisher.ready:
-            return JSONResponse({"status": "ready"})
-        return problem(503, "not_ready", "not connected to Kafka yet", headers={"Retry-After": retry_after})
+            return Answer(200, {"status": "ready"})
+        return refusal(503, "not_ready", "not connected to Kafka yet", headers={"Retry-After": retry_after})
 
     async def metrics_endpoint(request: Request) -> Response:
         metrics.ready.set(1 if publisher.ready else 0)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def http_error(request: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Answer:
         assert isinstance(exc, HTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail), headers=exc.headers)
+        return refusal(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -24,18 +24,19 @@ from functools import partial
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError, for_code
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import TopicPartition
 
 from hookstream.config import KafkaConfig
 from hookstream.errors import PublishError, RecordTooLarge
-from hookstream.ingest.partitioner import partition_of
 from hookstream.kafka_topics import admin_client, ensure_sized_topic
 from hookstream.message_size import compressed_bound
 
 log = logging.getLogger("hookstream.ingest")
 
+_PARTITIONER = DefaultPartitioner()
 BATCH_BYTES = 256 * 1024
 """A batch is handed over once it holds this much (or half the topic's record limit, if less:
 see ``batch_bytes``); a larger single record travels alone."""
@@ -223,8 +224,8 @@ class Publisher:
             return
 
     def partition_for(self, key: bytes) -> int:
-        """The partition of ``key``: Kafka's default partitioner, murmur2 as in Java's."""
-        return partition_of(key, self._partitions)
+        """The partition of ``key``: aiokafka's default partitioner, murmur2 as in Java's."""
+        return _PARTITIONER(key, self._partitions, self._partitions)
 
     async def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> float:
         """Send one record and wait for its acknowledgement; returns the seconds it took."""

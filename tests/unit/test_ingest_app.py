@@ -68,3 +68,19 @@ async def test_paths_the_webhook_route_does_not_match_get_the_routers_answers():
             assert r.status_code == 404 and r.json()["error"] == "not_found", path
         r = await c.post("/webhooks/nope", content=BODY, headers=HEADERS)
         assert (r.status_code, r.json()["error"]) == (404, "unknown_source")
+
+
+async def test_the_starlette_routes_answer_json_with_their_headers():
+    # A publisher never started: not connected to Kafka.
+    app = create_app(CONFIG, publisher=BrokenPublisher(CONFIG.kafka))
+    async with client(app) as c:
+        r = await c.get("/healthz")
+        assert (r.status_code, r.json()) == (200, {"status": "ok"})
+        assert r.headers["content-type"] == "application/json"
+        assert int(r.headers["content-length"]) == len(r.content)
+        r = await c.get("/readyz")
+        assert (r.status_code, r.json()["error"]) == (503, "not_ready")
+        assert r.headers["retry-after"] == str(CONFIG.ingest.retry_after_seconds)
+        r = await c.delete("/webhooks/gh")
+        assert (r.status_code, r.json()["error"]) == (405, "method_not_allowed")
+        assert r.headers["allow"] == "POST"
