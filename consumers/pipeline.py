@@ -15,11 +15,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from hookstream.config import KafkaConfig
 from hookstream.errors import PayloadError
 from hookstream.ingest.providers.base import Delivery, Headers, parse_payload
+from hookstream.message_size import refused_as_too_large
 from hookstream.schemas.envelope import RawEvent, decode_raw_event
 from hookstream.schemas.typed_events import TypedEventError, decode_typed, typed_view
 
@@ -81,15 +82,21 @@ class DeadLetterWriter:
         assert self._producer is not None, "start() first"
         delay = 0.5
         while True:
+            delivery = None
             try:
-                await self._producer.send_and_wait(
+                delivery = await self._producer.send(
                     self.topic, value=letter.value, key=letter.key, headers=letter.headers()
                 )
+                await delivery
                 return
             except KafkaError as exc:
+                # The broker's answer (not the producer's own check): refused on every try until
+                # the topic's limit is raised, so the log says how.
+                refused = delivery is not None and isinstance(exc, MessageSizeTooLargeError)
+                error = refused_as_too_large(self.topic, self.kafka) if refused else str(exc)
                 log.warning(
                     "cannot write to the DLQ yet; retrying",
-                    extra={"topic": self.topic, "error": str(exc), "retry_in_s": delay},
+                    extra={"topic": self.topic, "error": error, "retry_in_s": delay},
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)

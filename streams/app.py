@@ -120,6 +120,7 @@ def build_app(
         progress=RawProgress(s.watermark_lag_ms),
         metrics=metrics,
         raw_topic=k.raw_topic,
+        kafka=k,
         offsets=app.add_dependency(
             OffsetsProbe(
                 k.bootstrap_servers,
@@ -137,6 +138,7 @@ def build_app(
         raw_partitions=partitions,
         max_wait_ms=s.max_wait_ms,
         metrics=metrics,
+        kafka=k,
     )
 
     # -- agents -----------------------------------------------------------------------------------

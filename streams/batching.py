@@ -38,6 +38,8 @@ from collections.abc import Awaitable, Callable, Sequence
 import faust
 from faust.types import EventT, StreamT
 
+from hookstream.errors import HookstreamError
+
 log = logging.getLogger("hookstream.streams")
 
 Handler = Callable[[Sequence[EventT]], Awaitable[None]]
@@ -97,8 +99,12 @@ class Batches:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.exception(
-                    "%s: a batch of %d failed; stopping so a restart reads it again", self.name, len(batch)
+                # A HookstreamError's message says it all (e.g. a topic too small, and its fix).
+                log.error(
+                    "%s: a batch of %d failed; stopping so a restart reads it again",
+                    self.name,
+                    len(batch),
+                    exc_info=not isinstance(exc, HookstreamError),
                 )
                 await self.app.crash(exc)
                 raise

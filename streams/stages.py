@@ -16,7 +16,11 @@ from typing import Any
 
 import faust
 from aiokafka import TopicPartition
+from aiokafka.errors import MessageSizeTooLargeError
 
+from hookstream.config import KafkaConfig
+from hookstream.errors import TopicTooSmall
+from hookstream.message_size import refused_as_too_large
 from hookstream.schemas.envelope import (
     RawEvent,
     decode_raw_event,
@@ -51,6 +55,19 @@ def monotonic_ms() -> int:
     return int(time.monotonic() * 1000)
 
 
+async def acknowledged(deliveries: Sequence[Any], topic: str, kafka: KafkaConfig) -> None:
+    """Wait until the broker acknowledged every one of ``deliveries`` (sent to ``topic``).
+
+    A record the topic refuses as too large is refused again on every try: that raises
+    TopicTooSmall, naming the topic and the command that raises its limit. Nothing of the
+    batch was acknowledged, so once the limit is raised a restart forwards it.
+    """
+    try:
+        await asyncio.gather(*deliveries)
+    except MessageSizeTooLargeError:
+        raise TopicTooSmall(refused_as_too_large(topic, kafka)) from None
+
+
 def _coordinates(event: faust.types.EventT) -> str:
     m = event.message
     return f"{m.topic}[{m.partition}]@{m.offset}"
@@ -69,8 +86,10 @@ class DedupeStage:
         metrics: StreamsMetrics,
         raw_topic: str,
         offsets: OffsetsProbe,
+        kafka: KafkaConfig,
     ) -> None:
         self.app = app
+        self.kafka = kafka
         self.deduper = deduper
         self.repartition_topic = repartition_topic
         self.repartition_partitions = repartition_partitions
@@ -115,7 +134,7 @@ class DedupeStage:
                     header_pairs(event.message.headers),
                 )
             )
-        await asyncio.gather(*deliveries)
+        await acknowledged(deliveries, self.repartition_topic, self.kafka)
         self.deduper.confirm(split.first)  # only now: see the module docstring of dedupe
         self.metrics.forwarded.inc(len(split.first))
         self.metrics.duplicates.inc(len(split.duplicates))
@@ -181,8 +200,10 @@ class SequenceStage:
         raw_partitions: int,
         max_wait_ms: int,
         metrics: StreamsMetrics,
+        kafka: KafkaConfig,
     ) -> None:
         self.app = app
+        self.kafka = kafka
         self.states = states
         self.states_table = states_table
         self.events_topic = events_topic
@@ -307,4 +328,4 @@ class SequenceStage:
                     record_headers(),
                 )
             )
-        await asyncio.gather(*deliveries)
+        await acknowledged(deliveries, self.events_topic, self.kafka)

@@ -42,3 +42,8 @@ class PublishError(HookstreamError):
 
 class RecordTooLarge(PublishError):
     """The event, in its envelope, exceeds ``kafka.max_message_bytes``: Kafka would refuse it every time."""
+
+
+class TopicTooSmall(HookstreamError):
+    """A topic refused a record as larger than its ``max.message.bytes``: the message names the
+    topic and the command that raises it. Whoever forwarded the record has not acknowledged it."""

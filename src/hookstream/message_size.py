@@ -81,11 +81,26 @@ def compressed_bound(size: int, compression: str) -> int:
     return size + size // 128 + 8 * blocks + 64  # gzip, lz4 and zstd grow by at most 1/255
 
 
+def raise_limit_command(topic: str, kafka: KafkaConfig) -> str:
+    """The command that lets ``topic`` take records of ``kafka.max_message_bytes``."""
+    return (
+        f"kafka-configs.sh --bootstrap-server {kafka.bootstrap_servers} --alter "
+        f"--entity-type topics --entity-name {topic} --add-config {TOPIC_LIMIT}={kafka.max_message_bytes}"
+    )
+
+
 def below_limit_warning(topic: str, limit: int, kafka: KafkaConfig) -> str:
     """One line saying what a too small topic breaks and how to raise its limit."""
     return (
         f"topic {topic} takes records up to {limit} bytes ({TOPIC_LIMIT}), less than "
         f"kafka.max_message_bytes = {kafka.max_message_bytes}: a large event will be refused there. "
-        f"Raise it: kafka-configs.sh --bootstrap-server {kafka.bootstrap_servers} --alter "
-        f"--entity-type topics --entity-name {topic} --add-config {TOPIC_LIMIT}={kafka.max_message_bytes}"
+        f"Raise it: {raise_limit_command(topic, kafka)}"
+    )
+
+
+def refused_as_too_large(topic: str, kafka: KafkaConfig) -> str:
+    """One line for a record the broker refused because ``topic`` takes smaller ones."""
+    return (
+        f"topic {topic} refused a record as too large: its {TOPIC_LIMIT} is below "
+        f"kafka.max_message_bytes = {kafka.max_message_bytes}. Raise it: {raise_limit_command(topic, kafka)}"
     )

@@ -8,35 +8,45 @@ topic and client on the way is sized by ``kafka.max_message_bytes``.
 
 One streams worker and one ingest server serve the pipeline tests (the worker starts first, so it
 is the one that creates the topics). Bodies are random base64, which lz4 cannot shrink below the
-limits. Topics that exist from before the setting are reported, not changed.
+limits. Topics that exist from before the setting are reported, not changed; when one of them
+refuses an event, the streams worker stops before acknowledging it and a consumer keeps its dead
+letter, both naming the fix, and once it is applied the event is delivered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import orjson
 import pytest
+from aiokafka.admin import NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from hookstream.config import Config, load_config
 from hookstream.consumers import Consumers, Event, resolve_consumers
-from hookstream.consumers.dlq import dlq_topic
+from hookstream.consumers.dlq import dead_letter_of, dlq_topic
 from hookstream.consumers.kafka_admin import ensure_topic
-from hookstream.consumers.pipeline import Outcome
+from hookstream.consumers.pipeline import DeadLetterWriter, Outcome
 from hookstream.consumers.redrive import list_dead_letters, redrive
-from hookstream.consumers.testing import create_topic, running_consumers
+from hookstream.consumers.testing import create_topic, running_consumers, wait_until
 from hookstream.ingest.providers import provider_class
 from hookstream.ingest.publisher import ensure_raw_topic
+from hookstream.kafka_topics import admin_client
+from hookstream.kafka_topics import create_topic as create_kafka_topic
 from hookstream.schemas.envelope import decode_raw_event
-from hookstream.streams.testing import WorkerProcess, streams_config_toml
+from hookstream.streams.testing import WorkerProcess, now_ms, produce_raw, raw_event, streams_config_toml
 from hookstream.streams.topics import create_topics
 from hookstream.tail import tail_topic
 
@@ -84,28 +94,32 @@ class LargePipeline:
         return f"events found per topic: {found}; streams worker log:\n{self.worker.output()[-4000:]}"
 
 
+def quick_streams_toml(bootstrap: str, tmp: Path, kind: str, suffix: str, *, partitions: int) -> str:
+    """A streams config with topics ``test.{raw,events}.<kind>.<suffix>`` that releases events fast."""
+    return streams_config_toml(
+        bootstrap,
+        raw_topic=f"test.raw.{kind}.{suffix}",
+        events_topic=f"test.events.{kind}.{suffix}",
+        partitions=partitions,
+        app_id=f"test-streams-{kind}-{suffix}",
+        data_dir=tmp / "streams",
+        web_port=free_port(),
+        max_wait_ms=500,
+        watermark_interval_ms=100,
+        watermark_lag_ms=100,
+        session_timeout_ms=6000,
+    )
+
+
 @pytest.fixture(scope="module")
 async def large_pipeline(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[LargePipeline]:
     """A streams worker (child process) and an ingest server with one github source, default limits."""
     tmp = tmp_path_factory.mktemp("large-events")
-    suffix = uuid.uuid4().hex[:8]
     path = tmp / "hookstream.toml"
     path.write_text(
-        streams_config_toml(
-            kafka_bootstrap,
-            raw_topic=f"test.raw.large.{suffix}",
-            events_topic=f"test.events.large.{suffix}",
-            partitions=4,
-            app_id=f"test-streams-large-{suffix}",
-            data_dir=tmp / "streams",
-            web_port=free_port(),
-            max_wait_ms=500,
-            watermark_interval_ms=100,
-            watermark_lag_ms=100,
-            session_timeout_ms=6000,
-        )
+        quick_streams_toml(kafka_bootstrap, tmp, "large", uuid.uuid4().hex[:8], partitions=4)
         + f'[ingest]\nport = {free_port()}\n[sources.gh]\nprovider = "github"\nsecrets = ["{SECRET}"]\n'
     )
     config = load_config(path)
@@ -245,3 +259,139 @@ async def test_existing_topics_that_take_smaller_records_are_reported_not_change
         if r.name.startswith("hookstream.consumers")
     ] == [f"topic {dlq}"]
     assert await create_topics(config) == warnings  # reported again: left as it was
+
+
+SMALL_TOPIC_LIMIT = 100_000
+"""``max.message.bytes`` of an events topic made before the setting, far below an accepted event."""
+
+
+async def set_topic_limit(bootstrap: str, topic: str, limit: int, *, create_partitions: int = 0) -> None:
+    """Give ``topic`` a ``max.message.bytes`` of ``limit``: at its creation with
+    ``create_partitions``, else as the warning's ``kafka-configs.sh`` command would."""
+    async with admin_client(bootstrap, "test-small-topic") as admin:
+        if create_partitions:
+            new = NewTopic(topic, create_partitions, 1, topic_configs={"max.message.bytes": str(limit)})
+            assert await create_kafka_topic(admin, new), f"{topic} existed already"
+        else:
+            resource = ConfigResource(
+                ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": str(limit)}
+            )
+            await admin.alter_configs([resource])
+
+
+async def test_an_events_topic_that_refuses_an_event_stops_the_worker_and_loses_nothing(
+    kafka_bootstrap: str, tmp_path
+):
+    """The events topic takes smaller records than ingest accepts (the warning at start was ignored).
+
+    The forward the broker refuses must stop the worker before it acknowledges the event, so that
+    once the topic is altered as the warning says, a restart delivers it; the events around it
+    are not lost either.
+    """
+    suffix = uuid.uuid4().hex[:8]
+    events_topic = f"test.events.small.{suffix}"
+    path = tmp_path / "hookstream.toml"
+    path.write_text(quick_streams_toml(kafka_bootstrap, tmp_path, "small", suffix, partitions=2))
+    config = load_config(path)
+    await set_topic_limit(kafka_bootstrap, events_topic, SMALL_TOPIC_LIMIT, create_partitions=2)
+    # Random bytes: no codec shrinks them below the topic's limit.
+    big_body = os.urandom(4 * SMALL_TOPIC_LIMIT)
+    base = now_ms() - 10_000
+    before = raw_event(f"before-{suffix}", "acme/one", base)
+    big = raw_event(f"big-{suffix}", "acme/big", base + 1, body=big_body)
+    after = raw_event(f"after-{suffix}", "acme/one", base + 2)
+    wanted = {e.event_id for e in (before, big, after)}
+
+    worker = WorkerProcess(path, tmp_path / "streams.log").start()
+    try:
+        worker.wait_for("streams: processing", timeout=90)
+        assert f"streams: warning: topic {events_topic} takes" in worker.output()
+        await produce_raw(kafka_bootstrap, config.kafka.raw_topic, [(before, 0), (big, 1), (after, 0)])
+        assert worker.process is not None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            await asyncio.to_thread(worker.process.wait, 60)
+        code = worker.process.poll()
+        output = worker.output()
+        assert code not in (None, 0), f"the worker did not stop on the refused event:\n{output[-4000:]}"
+        # The last line names the topic and the command that fixes it, as the warning at start did.
+        fix = f"--entity-name {events_topic} --add-config max.message.bytes={config.kafka.max_message_bytes}"
+        last = output.strip().splitlines()[-1]
+        assert last.startswith(
+            f"hookstream: error: streams worker stopped: topic {events_topic} refused a record as too large"
+        ), output[-4000:]
+        assert last.endswith(fix), last
+    finally:
+        worker.kill()
+    out = [decode_raw_event(r.value) for r in await read_topic(kafka_bootstrap, events_topic) if r.key]
+    assert big.event_id not in {e.event_id for e in out}
+
+    # What the warning tells the operator to do, then the supervisor's restart.
+    await set_topic_limit(kafka_bootstrap, events_topic, config.kafka.max_message_bytes)
+    worker = WorkerProcess(path, tmp_path / "streams.log").start()
+    try:
+        worker.wait_for("streams: processing", timeout=90)
+        deadline = time.monotonic() + 60
+        while True:
+            records = await read_topic(kafka_bootstrap, events_topic)
+            out = [decode_raw_event(r.value) for r in records if r.key]
+            if {e.event_id for e in out} >= wanted:
+                break
+            assert worker.process is not None and worker.process.poll() is None, worker.output()[-4000:]
+            assert time.monotonic() < deadline, f"got {sorted({e.event_id for e in out})}:\n{worker.output()}"
+            await asyncio.sleep(0.5)
+    finally:
+        worker.kill()
+    [delivered] = {e.body for e in out if e.event_id == big.event_id}
+    assert delivered == big_body
+    one = [e.event_id for e in out if e.ordering_key == "acme/one"]
+    assert one.index(before.event_id) < one.index(after.event_id)
+
+
+async def test_a_dlq_topic_that_refuses_a_dead_letter_keeps_it_and_says_how_to_raise_the_limit(
+    kafka_bootstrap: str, caplog
+):
+    """A dead letter is the only way out of a consumer: refused by a too small DLQ topic, the writer
+    keeps trying, logging the command that raises the limit, and delivers it once that is done."""
+    config = make_config(kafka_bootstrap, {})
+    consumer = f"small-dlq-{uuid.uuid4().hex[:8]}"
+    topic = dlq_topic(consumer)
+    await set_topic_limit(kafka_bootstrap, topic, SMALL_TOPIC_LIMIT, create_partitions=1)
+    record = SimpleNamespace(
+        topic=config.kafka.events_topic,
+        partition=0,
+        offset=7,
+        timestamp=int(time.time() * 1000),
+        key=b"acme/big",
+        value=os.urandom(4 * SMALL_TOPIC_LIMIT),
+        headers=[],
+    )
+    letter = dead_letter_of(
+        record,
+        consumer=consumer,
+        error=RuntimeError("down"),
+        attempts=2,
+        permanent=False,
+        event_id="big",
+        delivery="d",
+    )
+    writer = DeadLetterWriter(config.kafka, consumer)
+    fix = f"--entity-name {topic} --add-config max.message.bytes={config.kafka.max_message_bytes}"
+    with caplog.at_level(logging.WARNING, logger="hookstream.consumers"):
+        await writer.start()
+        try:
+            writing = asyncio.create_task(writer.write(letter))
+            refusals = lambda: [  # noqa: E731
+                r
+                for r in caplog.records
+                if getattr(r, "error", "").startswith(f"topic {topic} refused a record")
+            ]
+            await wait_until(refusals, timeout=30, what="the refusal to be logged")
+            assert refusals()[0].error.endswith(fix)
+            assert not writing.done()
+            await set_topic_limit(kafka_bootstrap, topic, config.kafka.max_message_bytes)
+            await asyncio.wait_for(writing, 60)  # retries back off to at most 10 s
+        finally:
+            await writer.stop()
+    [entry] = await list_dead_letters(config.kafka, consumer)
+    assert entry.letter is not None and entry.letter.event_id == "big"
+    assert entry.letter.value == record.value
