@@ -101,9 +101,10 @@ class Batches:
             except Exception as exc:
                 # A HookstreamError's message says it all (e.g. a topic too small, and its fix).
                 log.error(
-                    "%s: a batch of %d failed; stopping so a restart reads it again",
+                    "%s: a batch of %d failed; stopping so a restart reads it again: %s",
                     self.name,
                     len(batch),
+                    exc,
                     exc_info=not isinstance(exc, HookstreamError),
                 )
                 await self.app.crash(exc)
