@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
 from faust.types import EventT
 from prometheus_client import generate_latest
 
 from hookstream.config import Config
 from hookstream.message_size import fetch_sizes
-from hookstream.streams.batching import Batches
+from hookstream.streams.batching import Batches, Halt
 from hookstream.streams.dedupe import Deduper
 from hookstream.streams.metrics import StreamsMetrics
 from hookstream.streams.offsets import OffsetsProbe
@@ -147,11 +148,26 @@ def build_app(
         for event in events:
             event.ack()
 
-    records_between = dedupe_stage.offsets.records_between
-    dedupe_batches = Batches(app, "dedupe", dedupe_batch, DEDUPE_BATCH, BATCH_WAIT_S, records_between)
+    probe = dedupe_stage.offsets
+
+    async def resume_offset(topic: str, partition: int) -> int:
+        tp = TopicPartition(topic, partition)
+        return (await probe.resume_offsets([tp]))[tp]
+
+    halt = Halt()  # one failure stops both stages (see ``batching``)
+    dedupe_batches = Batches(
+        app, "dedupe", dedupe_batch, DEDUPE_BATCH, BATCH_WAIT_S, probe.records_between, resume_offset, halt
+    )
     # Acknowledged by the stage, in offset order, once each message is released or dropped.
     sequence_batches = Batches(
-        app, "sequence", sequence_stage.handle, SEQUENCE_BATCH, BATCH_WAIT_S, records_between
+        app,
+        "sequence",
+        sequence_stage.handle,
+        SEQUENCE_BATCH,
+        BATCH_WAIT_S,
+        probe.records_between,
+        resume_offset,
+        halt,
     )
 
     @app.agent(raw, concurrency=1)

@@ -12,8 +12,9 @@ handled one at a time, in the order their events were read: when the buffer is f
 agent handles it itself (and so stops reading: backpressure); a lone event waits at most
 ``within_s`` for company, then a background flusher handles it.
 
-Every event read is also checked against the one before it in its partition: offsets only ever
-move by one, except back (faust re-reads from the committed offset after a rebalance). A jump
+Every event read is also checked against the one before it in its partition, and the first one
+read after an assignment against the group's committed offset (``resume_offset``): offsets only
+ever move by one, except back (faust re-reads from the committed offset after a rebalance). A jump
 forward means the consumer skipped records; faust would then commit past them as soon as a
 later offset is acknowledged. So on a jump the skipped range is read straight from the broker
 (``records_between``): if it holds records (not just transaction markers), the worker stops
@@ -26,6 +27,14 @@ cases they found; jumps still occur with the versions we pin, so this guard stay
 An exception from the handler crashes the app (the worker exits non-zero and is restarted
 by its supervisor): the events of that batch are not acknowledged, so the restart reads them
 again. Carrying on would let faust commit past them once later offsets are acknowledged.
+
+After such a failure, or skipped records, the worker's Batches share a ``Halt``: none of them
+hands out another event, so this process acknowledges nothing more. faust restarts the agents
+while the app stops, and the stages forget their partitions when they are revoked; events
+handled then would be acknowledged as a fresh start, past the failed one. faust does not
+stop that commit: ``Consumer._new_offset`` lets the acknowledged offsets start one past the
+committed offset, and checks nothing while no offset is known as committed (after a
+revocation, or before the first commit).
 """
 
 from __future__ import annotations
@@ -47,8 +56,26 @@ RecordsBetween = Callable[[str, int, int, int], Awaitable[int]]
 """``(topic, partition, start, end)`` → how many records the log holds at offsets ``start <= o < end``."""
 
 
+ResumeOffset = Callable[[str, int], Awaitable[int]]
+"""``(topic, partition)`` → the offset the group resumes that partition from (committed, else log start)."""
+
+
 class SkippedRecords(RuntimeError):
     """The consumer skipped records of a partition; acknowledging past them would lose them."""
+
+
+class Halt:
+    """Shared by a worker's Batches: the first failure stops all of them handing out events."""
+
+    def __init__(self) -> None:
+        self.reason: BaseException | None = None
+
+    def __bool__(self) -> bool:
+        return self.reason is not None
+
+    def set(self, reason: BaseException) -> None:
+        if self.reason is None:
+            self.reason = reason
 
 
 class Batches:
@@ -60,9 +87,13 @@ class Batches:
         max_size: int,
         within_s: float,
         records_between: RecordsBetween | None = None,
+        resume_offset: ResumeOffset | None = None,
+        halt: Halt | None = None,
     ) -> None:
         self.app = app
         self.records_between = records_between
+        self.resume_offset = resume_offset
+        self.halt = halt if halt is not None else Halt()
         self._next: dict[tuple[str, int], int] = {}
         self.name = name
         self._handle = handle
@@ -77,8 +108,8 @@ class Batches:
         flusher = asyncio.ensure_future(self._flush_after_a_while())
         try:
             async for event in stream.noack().events():
-                if not await self._in_sequence(event):
-                    return
+                if self.halt or not await self._in_sequence(event):
+                    return  # not acknowledged: the restarted worker reads it again
                 self._buffer.append(event)
                 self._arrived.set()
                 if len(self._buffer) >= self.max_size:
@@ -92,13 +123,14 @@ class Batches:
         """Handle what is buffered now (after the batch in hand, if any)."""
         async with self._lock:
             batch, self._buffer = self._buffer, []
-            if not batch:
+            if not batch or self.halt:
                 return
             try:
                 await self._handle(batch)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.halt.set(exc)
                 # A HookstreamError's message says it all (e.g. a topic too small, and its fix).
                 log.error(
                     "%s: a batch of %d failed; stopping so a restart reads it again: %s",
@@ -126,6 +158,8 @@ class Batches:
         where = (message.topic, message.partition)
         expected = self._next.get(where)
         self._next[where] = message.offset + 1
+        if expected is None:
+            expected = await self._resume_offset(message.topic, message.partition)
         if expected is None or message.offset <= expected or self.records_between is None:
             return True
         skipped = await self.records_between(message.topic, message.partition, expected, message.offset)
@@ -138,10 +172,21 @@ class Batches:
         )
         log.error("%s: %s", self.name, exc)
         await self.flush()  # everything buffered precedes the skipped records
+        self.halt.set(exc)
         # faust's crash_reason ends up as whatever failed last while stopping; keep ours.
         self.app.hookstream_skipped = exc  # type: ignore[attr-defined]
         await self.app.crash(exc)
         return False
+
+    async def _resume_offset(self, topic: str, partition: int) -> int | None:
+        """Where the first event read from a partition should be; None if that cannot be known."""
+        if self.resume_offset is None:
+            return None
+        try:
+            return await self.resume_offset(topic, partition)
+        except Exception as exc:  # the broker is busy or unreachable: the check is skipped, not the event
+            log.warning("%s: cannot check where %s[%d] resumes: %s", self.name, topic, partition, exc)
+            return None
 
     async def _flush_after_a_while(self) -> None:
         with contextlib.suppress(Exception):  # logged and crashed in flush()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from hookstream.streams.batching import Batches, SkippedRecords
+from hookstream.streams.batching import Batches, Halt, SkippedRecords
 
 
 @dataclass
@@ -149,3 +149,94 @@ async def test_drop_forgets_unhandled_events_and_positions():
     batches.drop()
     await batches.flush()
     assert handled == [] and batches._next == {}
+
+
+async def test_the_first_event_of_a_partition_is_checked_against_where_the_group_resumes():
+    handled: list[list[Event]] = []
+    asked: list[tuple[str, int, int, int]] = []
+
+    async def handle(batch):
+        handled.append(list(batch))
+
+    async def resume_offset(topic, partition):
+        return {0: 5, 1: 0}[partition]  # partition 0 resumes at 5, partition 1 at the log start
+
+    async def records_between(topic, partition, start, end):
+        asked.append((topic, partition, start, end))
+        return end - start
+
+    app = App()
+    offsets = [(1, 0), (0, 5), (0, 6), (1, 1)]  # each starts where its group resumes
+    await Batches(app, "t", handle, 100, 0.01, records_between, resume_offset).run(
+        Stream(offsets, idle_after_s=0.05)
+    )
+    assert handled_offsets(handled) == offsets and asked == [] and not app.crashed
+
+    handled.clear()
+    offsets = [(1, 0), (0, 8), (0, 9)]  # partition 0 starts three records past its committed offset
+    await Batches(app, "t", handle, 100, 60, records_between, resume_offset).run(Stream(offsets))
+    assert asked == [("raw", 0, 5, 8)]
+    assert handled_offsets(handled) == [(1, 0)]  # what was read before the skip, nothing after
+    assert len(app.crashed) == 1 and isinstance(app.crashed[0], SkippedRecords)
+
+
+async def test_a_resume_offset_that_cannot_be_had_skips_the_check_not_the_event(caplog):
+    handled: list[list[Event]] = []
+
+    async def handle(batch):
+        handled.append(list(batch))
+
+    async def resume_offset(topic, partition):
+        raise TimeoutError("broker busy")
+
+    async def records_between(topic, partition, start, end):
+        raise AssertionError("nothing to compare with: not asked")
+
+    app = App()
+    await Batches(app, "t", handle, 2, 60, records_between, resume_offset).run(Stream([(0, 7), (0, 8)]))
+    assert handled_offsets(handled) == [(0, 7), (0, 8)] and not app.crashed
+    assert "cannot check where raw[0] resumes: broker busy" in caplog.text
+
+
+async def test_after_one_batch_failed_no_batches_hand_out_another_event():
+    # faust restarts the agents while the app stops; what they would read next must not be
+    # handled (and so acknowledged) past the failed batch.
+    halt = Halt()
+    handled: list[list[Event]] = []
+
+    async def fail(batch):
+        raise ValueError("broker said no")
+
+    async def handle(batch):
+        handled.append(list(batch))
+
+    app = App()
+    failing = Batches(app, "sequence", fail, 1, 60, halt=halt)
+    other = Batches(app, "dedupe", handle, 100, 60, halt=halt)
+    other._buffer.append(Event(Message("raw", 0, 3)))  # read before the failure, not yet handled
+    with pytest.raises(ValueError):
+        await failing.run(Stream([(0, 0)]))
+    assert isinstance(halt.reason, ValueError)
+
+    await other.flush()
+    await other.run(Stream([(0, 4), (0, 5)]))  # a restarted agent reading on
+    await failing.run(Stream([(0, 1)]))
+    assert handled == [] and other._buffer == [] and failing._buffer == []
+    assert [str(e) for e in app.crashed] == ["broker said no"]
+
+
+async def test_skipped_records_halt_the_other_batches_too():
+    halt = Halt()
+    handled: list[list[Event]] = []
+
+    async def handle(batch):
+        handled.append(list(batch))
+
+    async def records_between(topic, partition, start, end):
+        return end - start
+
+    app = App()
+    await Batches(app, "dedupe", handle, 100, 60, records_between, halt=halt).run(Stream([(0, 0), (0, 2)]))
+    assert isinstance(halt.reason, SkippedRecords)
+    await Batches(app, "sequence", handle, 1, 60, halt=halt).run(Stream([(0, 0)]))
+    assert handled_offsets(handled) == [(0, 0)]  # only what preceded the skip, in the first
