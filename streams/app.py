@@ -193,6 +193,10 @@ def build_app(
         dedupe_stage.forget()
         sequence_stage.forget()
 
+    async def final_commit(app: faust.App) -> None:
+        await app.consumer.maybe_wait_for_commit_to_finish()
+        await app.consumer.commit()
+
     @app.on_before_shutdown.connect
     async def finish_and_commit(app: faust.App, **kwargs: Any) -> None:
         # The fetcher has stopped; let the batch in hand finish rather than be cancelled
@@ -216,9 +220,15 @@ def build_app(
         if buffer.size:
             log.warning("stopping with %d table writes unsent; their events may be repeated", buffer.size)
         # faust's own final commit returns without committing when a periodic commit is in
-        # flight at that moment, so what was acknowledged since would be read again.
-        await app.consumer.maybe_wait_for_commit_to_finish()
-        await app.consumer.commit()
+        # flight at that moment, so what was acknowledged since would be read again. Bounded:
+        # stopping right after an assignment (a crash at start), faust's commit never returns,
+        # and the worker must exit to be restarted; what it did not commit is read again.
+        try:
+            await asyncio.wait_for(final_commit(app), SHUTDOWN_WAIT_S)
+        except TimeoutError:
+            log.warning(
+                "stopping without the final commit; what was acknowledged since the last one is read again"
+            )
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
