@@ -15,6 +15,7 @@ import importlib.util
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 
 import click
@@ -27,7 +28,17 @@ from hookstream.errors import ConfigError, HookstreamError
 TOPIC_SETUP_TIMEOUT_S = 60
 RESTARTS_ENV = "HOOKSTREAM_STREAMS_SKIP_RESTARTS"
 MAX_SKIP_RESTARTS = 20
-"""Restarts of one process after faust's consumer skipped records (see ``batching``), then exit 1."""
+"""Restarts in a row of one process after faust's consumer skipped records (see ``batching``),
+then exit 1."""
+SETTLED_S = 120
+"""A worker that ran this long before records were skipped was not restarting in a loop: its
+restart starts the count again (a long-lived worker sees a skip at some rebalances)."""
+
+
+def skip_restart(restarts_so_far: int, ran_s: float) -> int | None:
+    """The number of the restart to do after skipped records, or None when the loop must end."""
+    restarts = 0 if ran_s >= SETTLED_S else restarts_so_far
+    return restarts + 1 if restarts < MAX_SKIP_RESTARTS else None
 
 
 @click.command("streams")
@@ -51,6 +62,7 @@ def run_worker(config: Config, progress: Callable[[str], None]) -> int:
             'streams.store: "rocksdb://" needs the rocksdict package (pip install rocksdict), '
             'or use "memory://"'
         )
+    started = time.monotonic()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     bootstrap = config.kafka.bootstrap_servers
@@ -91,11 +103,11 @@ def run_worker(config: Config, progress: Callable[[str], None]) -> int:
         code = 0
     skipped = getattr(app, "hookstream_skipped", None)
     if isinstance(skipped, SkippedRecords) and config.path is not None:
-        restarts = int(os.environ.get(RESTARTS_ENV, "0"))
-        if restarts < MAX_SKIP_RESTARTS:
+        restart = skip_restart(int(os.environ.get(RESTARTS_ENV, "0")), time.monotonic() - started)
+        if restart is not None:
             # Nothing past the skipped records was acknowledged: a fresh worker reads them again.
-            progress(f"streams: {skipped}; restarting (restart {restarts + 1})…")
-            os.environ[RESTARTS_ENV] = str(restarts + 1)
+            progress(f"streams: {skipped}; restarting (restart {restart})…")
+            os.environ[RESTARTS_ENV] = str(restart)
             sys.stdout.flush()
             sys.stderr.flush()
             os.execv(

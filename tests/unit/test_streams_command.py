@@ -63,3 +63,12 @@ def test_an_unreachable_broker_is_one_line_and_exit_1(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("hookstream: error: ") and f"127.0.0.1:{port}" in last
     assert "Traceback" not in result.stderr
+
+
+def test_skip_restarts_end_after_twenty_in_a_row_but_count_again_once_a_worker_settled():
+    from hookstream.streams.command import MAX_SKIP_RESTARTS, SETTLED_S, skip_restart
+
+    assert skip_restart(0, 3.0) == 1
+    assert skip_restart(MAX_SKIP_RESTARTS - 1, 3.0) == MAX_SKIP_RESTARTS
+    assert skip_restart(MAX_SKIP_RESTARTS, 3.0) is None  # a restart loop: exit 1
+    assert skip_restart(MAX_SKIP_RESTARTS, SETTLED_S + 1) == 1  # ran for a while: a new count
