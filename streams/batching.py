@@ -17,12 +17,12 @@ read after an assignment against the group's committed offset (``resume_offset``
 ever move by one, except back (faust re-reads from the committed offset after a rebalance). A jump
 forward means the consumer skipped records; faust would then commit past them as soon as a
 later offset is acknowledged. So on a jump the skipped range is read straight from the broker
-(``records_between``): if it holds records (not just transaction markers), the worker stops
-before acknowledging anything past them and ``command`` re-executes it, so the fresh process
-reads them again. Such jumps
-are seen around rebalances, the known family of faust races between prefetched records, flow
-control and the seek to committed offsets (faust-streaming issues 216 and 221, fixed for the
-cases they found; jumps still occur with the versions we pin, so this guard stays).
+(``records_between``): if it holds records (not just transaction markers, or watermarks that a
+later one supersedes), the worker stops before acknowledging anything past them and ``command``
+re-executes it, so the fresh process reads them again. Such jumps are seen around rebalances,
+the known family of faust races between prefetched records, flow control and the seek to
+committed offsets (faust-streaming issues 216 and 221, fixed for the cases they found; jumps
+still occur with the versions we pin, so this guard stays).
 
 An exception from the handler crashes the app (the worker exits non-zero and is restarted
 by its supervisor): the events of that batch are not acknowledged, so the restart reads them
@@ -164,7 +164,7 @@ class Batches:
             return True
         skipped = await self.records_between(message.topic, message.partition, expected, message.offset)
         if not skipped:
-            return True  # transaction markers or compacted records: nothing to lose
+            return True  # transaction markers, watermarks or compacted records: nothing to lose
         exc = SkippedRecords(
             f"the consumer skipped {skipped} record(s) of {message.topic}[{message.partition}] at offsets "
             f"{expected}..{message.offset - 1}; stopping before acknowledging past them, so that a "

@@ -1,5 +1,5 @@
 """Partition offsets straight from the broker: for the watermark timer, and to count the
-records in a range the consumer skipped (``records_between``, see ``batching``).
+data records in a range the consumer skipped (``records_between``, see ``batching``).
 
 faust's own consumer answers such questions on its fetch thread, between long polls (over a
 second per call here), which is too slow for a timer that runs every few hundred ms. This
@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
 from hookstream.kafka_topics import admin_client
+from hookstream.streams.watermark import is_watermark
 
 
 class OffsetsProbe(Service):
@@ -65,7 +66,9 @@ class OffsetsProbe(Service):
         return out
 
     async def records_between(self, topic: str, partition: int, start: int, end: int) -> int:
-        """How many records partition ``topic[partition]`` holds at offsets ``start <= o < end``."""
+        """How many records partition ``topic[partition]`` holds at offsets ``start <= o < end``,
+        watermark records aside: a later watermark of the same raw partition supersedes one
+        skipped, so a gap that holds only watermarks loses nothing."""
         tp = TopicPartition(topic, partition)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
@@ -81,7 +84,9 @@ class OffsetsProbe(Service):
             count = 0
             while await consumer.position(tp) < end:
                 batches = await consumer.getmany(tp, timeout_ms=1000, max_records=end - start)
-                count += sum(1 for r in batches.get(tp, ()) if start <= r.offset < end)
+                count += sum(
+                    1 for r in batches.get(tp, ()) if start <= r.offset < end and not is_watermark(r.headers)
+                )
                 if not batches:
                     break  # nothing more to read below ``end`` (e.g. deleted by retention)
             return count
