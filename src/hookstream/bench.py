@@ -294,7 +294,7 @@ def run_ingest_bench(
     bootstrap: str | None,
     progress: Callable[[str], None],
     linger_ms: int = 5,
-    rounds: int = 3,
+    rounds: int = 5,
     warmup_seconds: float = 20.0,
 ) -> dict[str, Any]:
     """Both apps served side by side; after a warm-up, ``rounds`` rounds, each measuring both at

@@ -346,7 +346,7 @@ def _concurrencies(value: str) -> tuple[int, ...]:
     type=click.IntRange(min=100),
     help="Per app and round.",
 )
-@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 50))
+@click.option("--rounds", default=5, show_default=True, type=click.IntRange(1, 50))
 @click.option(
     "--concurrency",
     default=",".join(map(str, CONCURRENCIES)),
