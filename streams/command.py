@@ -3,7 +3,9 @@
 ``streams`` is a click command object; the main CLI registers it, and ``python -m
 hookstream.streams`` runs it on its own (tests run it that way, to kill it with SIGKILL).
 Progress goes to stderr; a problem before the worker starts is raised as a HookstreamError
-(one line and exit 1 from the CLI); a worker that crashes later exits 1 after faust's log.
+(one line and exit 1 from the CLI); a worker that crashes later exits 1 after faust's log
+(without tracebacks for hookstream's own errors, see ``ExpectedCrashTracebacks``) and a last
+line that says why.
 When faust's consumer skipped records, the worker has stopped without acknowledging past
 them and the process re-executes itself (same PID) to read them again.
 """
@@ -33,6 +35,25 @@ then exit 1."""
 SETTLED_S = 120
 """A worker that ran this long before records were skipped was not restarting in a loop: its
 restart starts the count again (a long-lived worker sees a skip at some rebalances)."""
+
+
+class ExpectedCrashTracebacks(logging.Filter):
+    """Drops the traceback from faust's crash log lines where it tells an operator nothing.
+
+    faust logs every crash with its traceback. hookstream's own errors (a topic too small, skipped
+    records) have said what happened and how to fix it in a line of their own already, and the
+    agents cancelled while the app stops after a crash are only its echo. Their lines stay, with
+    the exception's message; any other exception keeps its traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from hookstream.streams.batching import SkippedRecords
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, (HookstreamError, SkippedRecords, asyncio.CancelledError)):
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def skip_restart(restarts_so_far: int, ran_s: float) -> int | None:
@@ -85,7 +106,14 @@ def run_worker(config: Config, progress: Callable[[str], None]) -> int:
         kafka_log.setLevel(level)
     for warning in warnings:
         progress(f"streams: warning: {warning}")
-    worker = faust.Worker(
+
+    class Worker(faust.Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            for handler in logger.handlers:  # faust's, installed just now
+                handler.addFilter(ExpectedCrashTracebacks())
+
+    worker = Worker(
         app,
         loop=loop,
         quiet=True,

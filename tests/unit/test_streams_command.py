@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import logging
 import socket
 import subprocess
 import sys
@@ -10,8 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from hookstream.config import parse_config
-from hookstream.errors import ConfigError
-from hookstream.streams.command import streams
+from hookstream.errors import ConfigError, TopicTooSmall
+from hookstream.streams.batching import SkippedRecords
+from hookstream.streams.command import ExpectedCrashTracebacks, streams
 
 
 def test_streams_config_keys_are_validated_with_the_key_and_the_fix():
@@ -72,3 +76,38 @@ def test_skip_restarts_end_after_twenty_in_a_row_but_count_again_once_a_worker_s
     assert skip_restart(MAX_SKIP_RESTARTS - 1, 3.0) == MAX_SKIP_RESTARTS
     assert skip_restart(MAX_SKIP_RESTARTS, 3.0) is None  # a restart loop: exit 1
     assert skip_restart(MAX_SKIP_RESTARTS, SETTLED_S + 1) == 1  # ran for a while: a new count
+
+
+def _crash_record(exc: BaseException) -> logging.LogRecord:
+    try:
+        raise exc
+    except BaseException:
+        return logging.LogRecord(
+            "faust", logging.ERROR, __file__, 1, "Crashed reason=%r", (exc,), sys.exc_info()
+        )
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        TopicTooSmall("topic t refused a record as too large: raise it with …"),
+        SkippedRecords("the consumer skipped 2 record(s)"),
+        asyncio.CancelledError(),
+    ],
+    ids=["hookstream-error", "skipped-records", "cancelled"],
+)
+def test_faust_crash_lines_for_expected_errors_keep_the_message_without_a_traceback(exc):
+    handler = logging.StreamHandler(io.StringIO())
+    handler.addFilter(ExpectedCrashTracebacks())
+    handler.handle(_crash_record(exc))
+    text = handler.stream.getvalue()
+    assert "Crashed reason=" in text and str(exc) in text
+    assert "Traceback" not in text
+
+
+def test_faust_crash_lines_for_other_errors_keep_their_traceback():
+    handler = logging.StreamHandler(io.StringIO())
+    handler.addFilter(ExpectedCrashTracebacks())
+    handler.handle(_crash_record(KeyError("a bug")))
+    assert "Traceback (most recent call last)" in handler.stream.getvalue()
+    assert "KeyError: 'a bug'" in handler.stream.getvalue()
