@@ -117,9 +117,21 @@ def _in_networks(address: str, networks: tuple[IPNetwork, ...]) -> bool:
     return any(ip in net for net in networks)
 
 
+_RANDOM = bytearray()
+os.register_at_fork(after_in_child=lambda: _RANDOM.clear())  # a forked child draws its own
+
+
 def new_ingest_id() -> str:
-    """A random (version 4) UUID as text; what ``str(uuid.uuid4())`` gives, for a third of the cost."""
-    b = bytearray(os.urandom(16))
+    """A random (version 4) UUID as text; what ``str(uuid.uuid4())`` gives, for a third of the cost.
+
+    Its 16 bytes come from the OS's CSPRNG as ``uuid4``'s do, read 4 KiB at a time: one system
+    call per 256 ids rather than one each.
+    """
+    global _RANDOM
+    if not _RANDOM:
+        _RANDOM = bytearray(os.urandom(4096))
+    b = _RANDOM[-16:]
+    del _RANDOM[-16:]
     b[6] = (b[6] & 0x0F) | 0x40
     b[8] = (b[8] & 0x3F) | 0x80
     h = b.hex()
@@ -176,6 +188,13 @@ def describe(source: Source, delivery: Delivery, payload: Any) -> EventDescripti
     """The provider's description, with the source's overrides and the fallbacks applied."""
     base = source.provider.describe(delivery, payload)
     c = source.config
+    if (
+        base.event_id
+        and base.event_type
+        and base.ordering_key
+        and not (c.event_id or c.event_type or c.ordering_key)
+    ):
+        return base  # nothing to override or fill in
     event_id = resolve_override(c.event_id, delivery, payload) or base.event_id
     event_id = event_id or content_hash_id(c.name, delivery.body)
     event_type = resolve_override(c.event_type, delivery, payload) or base.event_type or "unknown"

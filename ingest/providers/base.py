@@ -36,6 +36,11 @@ class Headers(Mapping[str, str]):
     def __getitem__(self, name: str) -> str:
         return self._items[name.lower()][1]
 
+    def get(self, name: str, default: Any = None) -> Any:
+        # Mapping.get would go through __getitem__ and a KeyError per absent header.
+        item = self._items.get(name.lower())
+        return default if item is None else item[1]
+
     def __iter__(self) -> Iterator[str]:
         return (original for original, _ in self._items.values())
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gc
+import os
 import uuid
 
 import pytest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from hookstream.ingest.app import new_ingest_id
+from hookstream.ingest.metrics import Latencies
 from hookstream.ingest.providers.base import json_pointer
 from hookstream.ingest.server import GC_GEN0_THRESHOLD, tune_gc
 from hookstream.schemas.envelope import (
@@ -26,6 +29,21 @@ def test_ingest_ids_are_random_version_4_uuids():
         parsed = uuid.UUID(text)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
         assert str(parsed) == text  # canonical lower-case 8-4-4-4-12 form
+
+
+def test_a_forked_child_does_not_reuse_the_ids_its_parent_has_yet_to_hand_out():
+    new_ingest_id()  # the parent now holds random bytes for 255 more ids
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, "\n".join(new_ingest_id() for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split("\n"))
+    os.waitpid(pid, 0)
+    parent = {new_ingest_id() for _ in range(50)}
+    assert len(child) == 50 and not child & parent
 
 
 def test_json_pointer_escapes_and_lookups_with_the_parsed_pointer_cache():
@@ -77,3 +95,23 @@ def test_tune_gc_raises_the_young_generation_threshold_and_freezes_start_up_obje
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_the_publish_latency_histogram_exposes_what_prometheus_clients_own_would():
+    buckets = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+    values = [0.0, 0.0004, 0.001, 0.0010001, 0.003, 0.05, 0.7, 1, 2.5, 9.99, 10, 11, 250.0]
+    ours_registry, theirs_registry = CollectorRegistry(), CollectorRegistry()
+    ours = Latencies("h_seconds", "doc", buckets, ours_registry)
+    theirs = Histogram("h_seconds", "doc", buckets=buckets, registry=theirs_registry)
+    for value in values:  # bounds themselves included: a bucket counts values <= its bound
+        ours.observe(value)
+        theirs.observe(value)
+
+    def samples(registry: CollectorRegistry) -> list[str]:
+        text = generate_latest(registry).decode()
+        return [
+            line for line in text.splitlines() if line.startswith("h_seconds_") and "_created" not in line
+        ]
+
+    assert samples(ours_registry) == samples(theirs_registry)
+    assert 'h_seconds_bucket{le="+Inf"} 13.0' in samples(ours_registry)
