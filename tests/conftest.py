@@ -49,8 +49,14 @@ def _session_local_kafka() -> Iterator[LocalKafka]:
 
 
 @pytest.fixture
-def local_kafka(_session_local_kafka: LocalKafka) -> Iterator[LocalKafka]:
-    """The local broker, running; the test may stop/kill/start it, and it runs again after the test."""
+def local_kafka(_session_local_kafka: LocalKafka, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalKafka]:
+    """The local broker, running; the test may stop/kill/start it, and it runs again after the test.
+
+    Such a test talks to this broker only: a KAFKA_BOOTSTRAP_SERVERS naming another cluster (which
+    configs take over their own ``bootstrap_servers``) is unset for it, or the broker it stops
+    would not be the one its ingest publishes to.
+    """
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     _ensure_running(_session_local_kafka)
     yield _session_local_kafka
     _ensure_running(_session_local_kafka)
