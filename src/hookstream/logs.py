@@ -12,6 +12,9 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 _NOT_FIELDS = _STANDARD | {"color_message"}
 """Left out of the line: the record's own attributes, and uvicorn's copy of the message with
 terminal colour codes (``msg`` already has it plain)."""
+_LOGGER_NAMES = {"uvicorn.error": "uvicorn"}
+"""uvicorn logs its start, stop and everything else to a logger named ``uvicorn.error``: an
+operator grepping for errors would find every start-up line. Its lines say ``uvicorn``."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -20,7 +23,7 @@ class JsonFormatter(logging.Formatter):
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
-            "logger": record.name,
+            "logger": _LOGGER_NAMES.get(record.name, record.name),
             "msg": record.getMessage(),
         }
         for key, value in record.__dict__.items():

@@ -33,6 +33,8 @@ def test_uvicorns_coloured_copy_of_the_message_is_left_out():
     )
     assert entry["msg"] == "Started server process [42]"
     assert "color_message" not in entry
+    # Its logger is named uvicorn.error for every line: an info line must not read as an error.
+    assert entry["logger"] == "uvicorn" and entry["level"] == "info"
 
 
 def test_an_exception_comes_with_its_traceback():
