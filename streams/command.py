@@ -49,8 +49,12 @@ class ExpectedCrashTracebacks(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         from hookstream.streams.batching import SkippedRecords
 
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, (HookstreamError, SkippedRecords, asyncio.CancelledError)):
+        if not record.exc_info:
+            return True
+        exc = record.exc_info[1]
+        # None: logged with the traceback of no exception (faust's crash outside an ``except``),
+        # which would print "NoneType: None".
+        if exc is None or isinstance(exc, (HookstreamError, SkippedRecords, asyncio.CancelledError)):
             record.exc_info = None
             record.exc_text = None
         return True

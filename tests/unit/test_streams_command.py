@@ -105,6 +105,16 @@ def test_faust_crash_lines_for_expected_errors_keep_the_message_without_a_traceb
     assert "Traceback" not in text
 
 
+def test_a_crash_logged_outside_an_exception_handler_does_not_print_nonetype_none():
+    handler = logging.StreamHandler(io.StringIO())
+    handler.addFilter(ExpectedCrashTracebacks())
+    record = logging.LogRecord(
+        "faust", logging.ERROR, __file__, 1, "Crashed reason=%r", ("x",), (None, None, None)
+    )
+    handler.handle(record)
+    assert handler.stream.getvalue() == "Crashed reason='x'\n"
+
+
 def test_faust_crash_lines_for_other_errors_keep_their_traceback():
     handler = logging.StreamHandler(io.StringIO())
     handler.addFilter(ExpectedCrashTracebacks())
