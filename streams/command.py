@@ -29,9 +29,11 @@ from hookstream.errors import ConfigError, HookstreamError
 
 TOPIC_SETUP_TIMEOUT_S = 60
 RESTARTS_ENV = "HOOKSTREAM_STREAMS_SKIP_RESTARTS"
+COMMITTED_ENV = "HOOKSTREAM_STREAMS_SKIP_COMMITTED"
+"""The group's committed offsets, summed, when the previous restart was decided."""
 MAX_SKIP_RESTARTS = 20
-"""Restarts in a row of one process after faust's consumer skipped records (see ``batching``),
-then exit 1."""
+"""Restarts in a row of one process after faust's consumer skipped records (see ``batching``)
+during which the group's committed offsets did not move, then exit 1."""
 SETTLED_S = 120
 """A worker that ran this long before records were skipped was not restarting in a loop: its
 restart starts the count again (a long-lived worker sees a skip at some rebalances)."""
@@ -60,10 +62,33 @@ class ExpectedCrashTracebacks(logging.Filter):
         return True
 
 
-def skip_restart(restarts_so_far: int, ran_s: float) -> int | None:
-    """The number of the restart to do after skipped records, or None when the loop must end."""
-    restarts = 0 if ran_s >= SETTLED_S else restarts_so_far
+def skip_restart(restarts_so_far: int, ran_s: float, progressed: bool = False) -> int | None:
+    """The number of the restart to do after skipped records, or None when the loop must end.
+
+    ``progressed``: the group's committed offsets moved since the previous restart. A worker that
+    gets through its backlog a few batches per restart is not stuck; one that does not is.
+    """
+    restarts = 0 if ran_s >= SETTLED_S or progressed else restarts_so_far
     return restarts + 1 if restarts < MAX_SKIP_RESTARTS else None
+
+
+async def committed_total(config: Config) -> int | None:
+    """The streams group's committed offsets summed over its partitions; None if Kafka did not say."""
+    from hookstream.kafka_topics import admin_client
+
+    try:
+        async with admin_client(
+            config.kafka.bootstrap_servers, f"{config.kafka.client_id}-streams-check"
+        ) as admin:
+            offsets = await asyncio.wait_for(admin.list_consumer_group_offsets(config.streams.app_id), 10)
+    except (KafkaError, OSError, TimeoutError):
+        return None
+    return sum(meta.offset for meta in offsets.values() if meta.offset >= 0)
+
+
+def skip_progress(previous: str | None, total: int | None) -> bool:
+    """Whether the committed total moved since the one recorded at the previous restart."""
+    return total is not None and previous is not None and previous.isdigit() and total > int(previous)
 
 
 @click.command("streams")
@@ -135,11 +160,16 @@ def run_worker(config: Config, progress: Callable[[str], None]) -> int:
         code = 0
     skipped = getattr(app, "hookstream_skipped", None)
     if isinstance(skipped, SkippedRecords) and config.path is not None:
-        restart = skip_restart(int(os.environ.get(RESTARTS_ENV, "0")), time.monotonic() - started)
+        total = asyncio.run(committed_total(config))
+        progressed = skip_progress(os.environ.get(COMMITTED_ENV), total)
+        ran_s = time.monotonic() - started
+        restart = skip_restart(int(os.environ.get(RESTARTS_ENV, "0")), ran_s, progressed)
         if restart is not None:
             # Nothing past the skipped records was acknowledged: a fresh worker reads them again.
             progress(f"streams: {skipped}; restarting (restart {restart})…")
             os.environ[RESTARTS_ENV] = str(restart)
+            if total is not None:
+                os.environ[COMMITTED_ENV] = str(total)
             sys.stdout.flush()
             sys.stderr.flush()
             os.execv(
