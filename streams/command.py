@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import click
 from aiokafka.errors import KafkaError
@@ -31,6 +32,7 @@ TOPIC_SETUP_TIMEOUT_S = 60
 RESTARTS_ENV = "HOOKSTREAM_STREAMS_SKIP_RESTARTS"
 COMMITTED_ENV = "HOOKSTREAM_STREAMS_SKIP_COMMITTED"
 """The group's committed offsets, summed, when the previous restart was decided."""
+COMMITTED_CHECK_S = 15
 MAX_SKIP_RESTARTS = 20
 """Restarts in a row of one process after faust's consumer skipped records (see ``batching``)
 during which the group's committed offsets did not move, then exit 1."""
@@ -73,14 +75,17 @@ def skip_restart(restarts_so_far: int, ran_s: float, progressed: bool = False) -
 
 
 async def committed_total(config: Config) -> int | None:
-    """The streams group's committed offsets summed over its partitions; None if Kafka did not say."""
+    """The streams group's committed offsets summed over its partitions; None if Kafka did not say
+    within ``COMMITTED_CHECK_S`` (the restart then counts as one without progress)."""
     from hookstream.kafka_topics import admin_client
 
+    async def read() -> dict[Any, Any]:
+        client_id = f"{config.kafka.client_id}-streams-check"
+        async with admin_client(config.kafka.bootstrap_servers, client_id) as admin:
+            return await admin.list_consumer_group_offsets(config.streams.app_id)
+
     try:
-        async with admin_client(
-            config.kafka.bootstrap_servers, f"{config.kafka.client_id}-streams-check"
-        ) as admin:
-            offsets = await asyncio.wait_for(admin.list_consumer_group_offsets(config.streams.app_id), 10)
+        offsets = await asyncio.wait_for(read(), COMMITTED_CHECK_S)
     except (KafkaError, OSError, TimeoutError):
         return None
     return sum(meta.offset for meta in offsets.values() if meta.offset >= 0)
