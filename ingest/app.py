@@ -118,7 +118,7 @@ def _in_networks(address: str, networks: tuple[IPNetwork, ...]) -> bool:
 
 
 _RANDOM = bytearray()
-os.register_at_fork(after_in_child=lambda: _RANDOM.clear())  # a forked child draws its own
+os.register_at_fork(after_in_child=_RANDOM.clear)  # a forked child draws its own
 
 
 def new_ingest_id() -> str:
@@ -127,9 +127,8 @@ def new_ingest_id() -> str:
     Its 16 bytes come from the OS's CSPRNG as ``uuid4``'s do, read 4 KiB at a time: one system
     call per 256 ids rather than one each.
     """
-    global _RANDOM
     if not _RANDOM:
-        _RANDOM = bytearray(os.urandom(4096))
+        _RANDOM.extend(os.urandom(4096))
     b = _RANDOM[-16:]
     del _RANDOM[-16:]
     b[6] = (b[6] & 0x0F) | 0x40

@@ -60,8 +60,11 @@ ResumeOffset = Callable[[str, int], Awaitable[int]]
 """``(topic, partition)`` → the offset the group resumes that partition from (committed, else log start)."""
 
 
-class SkippedRecords(RuntimeError):
-    """The consumer skipped records of a partition; acknowledging past them would lose them."""
+class SkippedRecords(HookstreamError):
+    """The consumer skipped records of a partition; acknowledging past them would lose them.
+
+    A HookstreamError: its message says what happened and what the worker does about it, so faust's
+    crash line for it carries no traceback (``command.ExpectedCrashTracebacks``)."""
 
 
 class Halt:

@@ -19,7 +19,6 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 import click
 from aiokafka.errors import KafkaError
@@ -51,14 +50,12 @@ class ExpectedCrashTracebacks(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from hookstream.streams.batching import SkippedRecords
-
         if not record.exc_info:
             return True
         exc = record.exc_info[1]
         # None: logged with the traceback of no exception (faust's crash outside an ``except``),
         # which would print "NoneType: None".
-        if exc is None or isinstance(exc, (HookstreamError, SkippedRecords, asyncio.CancelledError)):
+        if exc is None or isinstance(exc, (HookstreamError, asyncio.CancelledError)):
             record.exc_info = None
             record.exc_text = None
         return True
@@ -76,19 +73,29 @@ def skip_restart(restarts_so_far: int, ran_s: float, progressed: bool = False) -
 
 async def committed_total(config: Config) -> int | None:
     """The streams group's committed offsets summed over its partitions; None if Kafka did not say
-    within ``COMMITTED_CHECK_S`` (the restart then counts as one without progress)."""
-    from hookstream.kafka_topics import admin_client
+    within ``COMMITTED_CHECK_S`` (the restart then counts as one without progress). Retriable
+    errors (the group coordinator not known yet, or moving) are retried meanwhile."""
+    from hookstream.streams.offsets import committed_offsets
 
-    async def read() -> dict[Any, Any]:
-        client_id = f"{config.kafka.client_id}-streams-check"
-        async with admin_client(config.kafka.bootstrap_servers, client_id) as admin:
-            return await admin.list_consumer_group_offsets(config.streams.app_id)
+    client_id = f"{config.kafka.client_id}-streams-check"
+
+    async def read() -> int:
+        while True:
+            try:
+                offsets = await committed_offsets(
+                    config.kafka.bootstrap_servers, client_id, config.streams.app_id
+                )
+            except KafkaError as exc:
+                if not exc.retriable:
+                    raise
+                await asyncio.sleep(0.5)
+            else:
+                return sum(offsets.values())
 
     try:
-        offsets = await asyncio.wait_for(read(), COMMITTED_CHECK_S)
+        return await asyncio.wait_for(read(), COMMITTED_CHECK_S)
     except (KafkaError, OSError, TimeoutError):
         return None
-    return sum(meta.offset for meta in offsets.values() if meta.offset >= 0)
 
 
 def skip_progress(previous: str | None, total: int | None) -> bool:

@@ -17,6 +17,20 @@ from hookstream.kafka_topics import admin_client
 from hookstream.streams.watermark import is_watermark
 
 
+async def committed_offsets(
+    bootstrap_servers: str, client_id: str, group_id: str, tps: Iterable[TopicPartition] | None = None
+) -> dict[TopicPartition, int]:
+    """The group's committed offsets (of ``tps``, else of every partition it committed to)."""
+    wanted = None if tps is None else list(tps)
+    async with admin_client(bootstrap_servers, client_id) as admin:
+        committed = await admin.list_consumer_group_offsets(group_id, partitions=wanted)
+    return {
+        tp: meta.offset
+        for tp, meta in committed.items()
+        if meta.offset >= 0 and (wanted is None or tp in wanted)
+    }
+
+
 class OffsetsProbe(Service):
     def __init__(
         self,
@@ -57,9 +71,7 @@ class OffsetsProbe(Service):
         """Where the group resumes reading each partition: its committed offset, else the log start."""
         assert self._consumer is not None, "OffsetsProbe is not started"
         wanted = list(tps)
-        async with admin_client(self.bootstrap_servers, self.client_id) as admin:
-            committed = await admin.list_consumer_group_offsets(self.group_id, partitions=wanted)
-        out = {tp: meta.offset for tp, meta in committed.items() if tp in wanted and meta.offset >= 0}
+        out = await committed_offsets(self.bootstrap_servers, self.client_id, self.group_id, wanted)
         missing = [tp for tp in wanted if tp not in out]
         if missing:
             out.update(await self._consumer.beginning_offsets(missing))

@@ -7,9 +7,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from hookstream.config import parse_config
 from hookstream.consumers.testing import create_topic
+from hookstream.streams import command
+from hookstream.streams.command import committed_total
 from hookstream.streams.offsets import OffsetsProbe
 from hookstream.streams.watermark import encode_watermarks, watermark_headers
 
@@ -55,3 +58,31 @@ async def test_records_between_counts_data_records_not_transaction_markers_or_wa
         assert await probe.records_between(topic, 0, 8, 12) == 0  # past the end: nothing there
     finally:
         await probe.stop()
+
+
+async def test_the_committed_total_a_skip_restart_compares_is_the_groups_offsets_summed(
+    kafka_bootstrap, monkeypatch
+):
+    topic = f"test.offsets.total.{uuid.uuid4().hex[:8]}"
+    await create_topic(kafka_bootstrap, topic, 2)
+    config = parse_config(
+        {"kafka": {"bootstrap_servers": kafka_bootstrap}, "streams": {"app_id": f"{topic}-app"}}
+    )
+    assert await committed_total(config) == 0  # a group that never committed
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=config.streams.app_id)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
+        consumer.assign(tps)
+        await consumer.commit({tps[0]: 3, tps[1]: 5})
+        assert await committed_total(config) == 8
+        await consumer.commit({tps[0]: 4})
+        assert await committed_total(config) == 9  # progress: what the restart count starts again on
+    finally:
+        await consumer.stop()
+
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)  # it would replace the address below
+    monkeypatch.setattr(command, "COMMITTED_CHECK_S", 2)  # retried until then
+    unreachable = parse_config({"kafka": {"bootstrap_servers": "127.0.0.1:1"}})
+    assert await committed_total(unreachable) is None  # no answer: counted as no progress
