@@ -57,6 +57,12 @@ from .support import free_port, make_config, read_topic, running_ingest
 
 pytestmark = pytest.mark.kafka
 
+RESTARTING_OUTPUT_S = 180
+"""How long a restarted worker gets to work off a backlog. With one, faust starts some partition
+past the committed offset on most starts; the worker re-executes itself each time (no loss), and
+a restart can take ~20 s when faust's final commit does not return (see streams/README.md and
+the closing notes): several of them in a row have taken 90-120 s here."""
+
 READY = "streams: processing"
 
 
@@ -308,6 +314,7 @@ async def test_provider_retries_through_ingest_come_out_once(pipeline, kafka_boo
 
 
 # -- (b) per-key order under uneven partition progress, with a restart ----------------------------
+@pytest.mark.timeout(420)  # RESTARTING_OUTPUT_S on top of the worker's start and a first phase
 async def test_per_key_order_survives_a_backlogged_partition_and_a_restart(pipeline, unique):
     p = await pipeline(partitions=4, max_wait_ms=20_000)  # watermarks must do it, not the bounded wait
     keys = [f"{unique}-k{i}" for i in range(8)]
@@ -344,7 +351,7 @@ async def test_per_key_order_survives_a_backlogged_partition_and_a_restart(pipel
     await p.produce(backlog(2, 3000, "more") + key_events(range(3, 6)))
     p.start_worker()
     wanted = {e for ids in received.values() for e in ids}
-    out = await p.wait_output(lambda out: wanted <= {o.event_id for o in out}, timeout=90)
+    out = await p.wait_output(lambda out: wanted <= {o.event_id for o in out}, timeout=RESTARTING_OUTPUT_S)
 
     firsts = first_occurrences(out)
     for key in keys:
@@ -359,6 +366,7 @@ async def test_per_key_order_survives_a_backlogged_partition_and_a_restart(pipel
 
 
 # -- (c) kill -9 mid-stream: zero loss ------------------------------------------------------------
+@pytest.mark.timeout(420)  # RESTARTING_OUTPUT_S on top of the worker's start and a first phase
 async def test_kill_minus_9_mid_stream_loses_nothing(pipeline, unique):
     p = await pipeline(partitions=4)
     keys = [f"{unique}-k{i}" for i in range(20)]
@@ -385,7 +393,7 @@ async def test_kill_minus_9_mid_stream_loses_nothing(pipeline, unique):
     await traffic
     wanted = {e for ids in received.values() for e in ids}
     try:
-        await p.wait_output(lambda out: wanted <= {o.event_id for o in out}, timeout=120)
+        await p.wait_output(lambda out: wanted <= {o.event_id for o in out}, timeout=RESTARTING_OUTPUT_S)
     except TimeoutError as exc:
         raise AssertionError(await p.where_are(wanted)) from exc
     await asyncio.sleep(1)
