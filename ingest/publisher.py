@@ -1,10 +1,11 @@
 """Durable publishing to the raw topic with aiokafka.
 
 One idempotent producer (acks=all) per process. Requests that arrive within ``linger_ms`` of
-each other share one record batch per partition: ``publish`` appends the record to the
-partition's open batch and waits; the batch is handed to aiokafka (``send_batch``) when it
-is full, or has lingered and its leader has no batch in flight (a batch sealed earlier would
-only wait for that one; at most ``MAX_DEFER_S`` more), and every waiting request is answered
+each other share one record batch per partition: ``publish`` (or ``enqueue``, which leaves
+the waiting to its caller) appends the record to the partition's open batch and waits; the
+batch is handed to aiokafka (``send_batch``) when it is full, or has lingered and its leader
+has no batch in flight (a batch sealed earlier would only wait for that one; at most
+``MAX_DEFER_S`` more), and every waiting request is answered
 when Kafka acknowledged the batch. A deadline timer per batch, from its first record, enforces
 ``publish_timeout_seconds``: past it the waiting requests get PublishError (answered 503), so a
 2xx is only ever sent for an acknowledged record.
@@ -232,6 +233,17 @@ class Publisher:
 
     async def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> float:
         """Send one record and wait for its acknowledgement; returns the seconds it took."""
+        started = time.perf_counter()
+        await self.enqueue(key, value, headers)
+        return time.perf_counter() - started
+
+    def enqueue(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> asyncio.Future[None]:
+        """Add one record to its partition's batch; the future is done once Kafka acknowledged it.
+
+        ``publish`` without its coroutine, for the request path: every coroutine between the
+        request's task and this future is resumed when it completes. Raises PublishError (no
+        producer) and RecordTooLarge at once; the future fails with PublishError.
+        """
         if self._closing:
             raise PublishError("shutting down")
         producer = self._producer
@@ -240,7 +252,6 @@ class Publisher:
         size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
         if compressed_bound(size, self.config.compression) > self.record_limit:
             raise RecordTooLarge(self._too_large(size))
-        started = time.perf_counter()
         partition = self.partition_for(key)
         batch = self._open.get(partition) or self._open_batch(producer, partition)
         if batch.builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
@@ -249,8 +260,7 @@ class Publisher:
             batch.builder.append(timestamp=None, key=key, value=value, headers=headers)  # first always fits
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         batch.waiters.append(waiter)
-        await waiter
-        return time.perf_counter() - started
+        return waiter
 
     def _too_large(self, size: int) -> str:
         c = self.config

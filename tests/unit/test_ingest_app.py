@@ -3,9 +3,11 @@ integration tests against a broker do not reach. Nothing here is published anywh
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import httpx
+import pytest
 
 from hookstream.config import parse_config
 from hookstream.ingest.app import create_app
@@ -28,16 +30,26 @@ HEADERS = provider_class("github")(["s"]).sign(BODY, timestamp=0) | {
 class BrokenPublisher(Publisher):
     """A bug between the signature check and Kafka's acknowledgement."""
 
-    async def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> float:
+    def enqueue(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> asyncio.Future[None]:
         raise RuntimeError("boom")
+
+
+class BrokenLaterPublisher(Publisher):
+    """A bug that surfaces while the request waits for Kafka's acknowledgement."""
+
+    def enqueue(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> asyncio.Future[None]:
+        waiter = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(waiter.set_exception, RuntimeError("boom"))
+        return waiter
 
 
 def client(app, root_path: str = "") -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app, root_path=root_path), base_url="http://test")
 
 
-async def test_an_unexpected_error_is_a_500_with_a_json_reason_and_never_a_2xx(caplog):
-    app = create_app(CONFIG, publisher=BrokenPublisher(CONFIG.kafka))
+@pytest.mark.parametrize("broken", [BrokenPublisher, BrokenLaterPublisher])
+async def test_an_unexpected_error_is_a_500_with_a_json_reason_and_never_a_2xx(caplog, broken):
+    app = create_app(CONFIG, publisher=broken(CONFIG.kafka))
     async with client(app) as c:
         r = await c.post("/webhooks/gh", content=BODY, headers=HEADERS)
         assert r.status_code == 500
@@ -84,3 +96,14 @@ async def test_the_starlette_routes_answer_json_with_their_headers():
         r = await c.delete("/webhooks/gh")
         assert (r.status_code, r.json()["error"]) == (405, "method_not_allowed")
         assert r.headers["allow"] == "POST"
+
+
+def test_uvicorn_serves_the_app_itself_as_asgi_3():
+    """``IngestApp.__call__`` returns its coroutine rather than being one: uvicorn's guess would
+    take it for ASGI 2 and wrap it in a middleware that calls it with the scope alone."""
+    from hookstream.ingest.server import uvicorn_config
+
+    app = create_app(CONFIG, publisher=BrokenPublisher(CONFIG.kafka))
+    config = uvicorn_config(app, "127.0.0.1", 0, log_config=None)
+    config.load()
+    assert config.loaded_app is app

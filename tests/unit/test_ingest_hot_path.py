@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hmac
 import os
 import uuid
 
@@ -11,7 +12,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from hookstream.ingest.app import new_ingest_id
 from hookstream.ingest.metrics import Latencies
-from hookstream.ingest.providers.base import json_pointer
+from hookstream.ingest.providers.base import hmac_digest, json_pointer
 from hookstream.ingest.server import GC_GEN0_THRESHOLD, tune_gc
 from hookstream.schemas.envelope import (
     RawEvent,
@@ -44,6 +45,19 @@ def test_a_forked_child_does_not_reuse_the_ids_its_parent_has_yet_to_hand_out():
     os.waitpid(pid, 0)
     parent = {new_ingest_id() for _ in range(50)}
     assert len(child) == 50 and not child & parent
+
+
+@pytest.mark.parametrize("algorithm", ["sha1", "sha256", "sha512"])
+def test_hmac_from_a_kept_keyed_object_equals_the_one_shot_hmac(algorithm):
+    keys = [b"k1", b"another key", b"x" * 200, b""]  # one longer than a block: hashed first
+    for _ in range(2):  # the second round uses the kept objects
+        for key in keys:
+            for message in (b"", b"payload", os.urandom(5000)):
+                assert hmac_digest(key, message, algorithm) == hmac.digest(key, message, algorithm)
+    # Each call starts from the keyed state: no message leaks into the next digest.
+    assert hmac_digest(b"k1", b"a", algorithm) == hmac_digest(b"k1", b"a", algorithm)
+    # A key that cannot be kept (unhashable) is still an HMAC.
+    assert hmac_digest(bytearray(b"k1"), b"a", algorithm) == hmac.digest(b"k1", b"a", algorithm)
 
 
 def test_json_pointer_escapes_and_lookups_with_the_parsed_pointer_cache():
