@@ -39,6 +39,7 @@ from hookstream.streams.offsets import OffsetsProbe
 from hookstream.streams.stages import DedupeStage, SequenceStage
 from hookstream.streams.tables import AwaitableChangelogTable, TableKeyStates, TableSeenIds
 from hookstream.streams.topics import repartition_topic
+from hookstream.streams.transport import App
 from hookstream.streams.watermark import RawProgress
 
 log = logging.getLogger("hookstream.streams")
@@ -67,7 +68,7 @@ def build_app(
     datadir = Path(s.data_dir) / s.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
 
-    app = faust.App(
+    app = App(  # faust.App with a complete seek to the committed offsets (see ``transport``)
         s.app_id,
         broker=[f"kafka://{server.strip()}" for server in k.bootstrap_servers.split(",")],
         broker_client_id=f"{k.client_id}-streams",

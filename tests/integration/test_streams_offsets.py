@@ -86,3 +86,52 @@ async def test_the_committed_total_a_skip_restart_compares_is_the_groups_offsets
     monkeypatch.setattr(command, "COMMITTED_CHECK_S", 2)  # retried until then
     unreachable = parse_config({"kafka": {"bootstrap_servers": "127.0.0.1:1"}})
     assert await committed_total(unreachable) is None  # no answer: counted as no progress
+
+
+async def test_the_seek_to_committed_offsets_also_moves_partitions_with_none_or_0_committed(kafka_bootstrap):
+    """aiokafka's own seek leaves a partition with nothing committed, or 0, where it was read
+    to; faust relies on that seek after dropping records it fetched (``streams/transport.py``)."""
+    from aiokafka.structs import OffsetAndMetadata
+
+    from hookstream.streams.transport import seek_to_committed
+
+    topic = f"test.seek.{uuid.uuid4().hex[:8]}"
+    changelog = f"{topic}-changelog"
+    await create_topic(kafka_bootstrap, topic, 3)
+    await create_topic(kafka_bootstrap, changelog, 1)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        for i in range(10):
+            for p in range(3):
+                await producer.send(topic, b"v%d" % i, partition=p)
+            await producer.send(changelog, b"c%d" % i, partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    tps = [TopicPartition(topic, p) for p in range(3)]
+    log_tp = TopicPartition(changelog, 0)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka_bootstrap,
+        group_id=f"{topic}-group",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        consumer.assign([*tps, log_tp])
+        # partition 0: nothing committed; 1: 0 committed; 2: 4 committed.
+        await consumer.commit({tps[1]: OffsetAndMetadata(0, ""), tps[2]: OffsetAndMetadata(4, "")})
+        for tp in (*tps, log_tp):
+            consumer.seek(tp, 7)  # read to 7, as faust's dropped records leave the positions
+        assert [await consumer.position(tp) for tp in tps] == [7, 7, 7]
+
+        committed = await seek_to_committed(consumer, lambda tp: tp.topic == changelog)
+
+        assert committed == {tps[0]: None, tps[1]: 0, tps[2]: 4, log_tp: None}
+        assert [await consumer.position(tp) for tp in tps] == [0, 0, 4]
+        assert await consumer.position(log_tp) == 7  # left to faust's table recovery
+        records = await consumer.getmany(tps[0], timeout_ms=5000)
+        assert records[tps[0]][0].offset == 0  # the records are read again from there
+    finally:
+        await consumer.stop()

@@ -1,0 +1,67 @@
+"""faust's aiokafka transport, with the seek back to the committed offsets made complete.
+
+At every assignment (and whenever its fetcher finds the flow stopped) faust drops records it
+fetched but did not hand to a stream (partitions still paused for table recovery, a
+generation change mid-batch, a rebalance starting), trusting ``perform_seek`` to set each
+partition back to the group's committed offset. That seek is aiokafka's
+``seek_to_committed``, which moves only partitions whose committed offset is above 0: one
+with nothing committed yet, or 0, keeps the position past the dropped records. The worker
+then resumes past them; ``batching`` notices the jump and restarts the process (nothing is
+lost, but a worker with a backlog restarted over and over, a few seconds each time).
+
+Here the stream partitions with no committed offset go back to the beginning (the app's
+``consumer_auto_offset_reset`` is "earliest": where the group starts anyway), and those at 0
+to 0. Changelog partitions are left to faust's table recovery, which seeks them itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiokafka
+import faust
+from aiokafka import TopicPartition
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+
+async def seek_to_committed(
+    consumer: aiokafka.AIOKafkaConsumer, is_changelog: Callable[[TopicPartition], bool]
+) -> Mapping[TopicPartition, int | None]:
+    """Seek every assigned partition to the group's committed offset (aiokafka's own seek),
+    and the stream partitions it leaves alone (committed None or 0) to where the group starts
+    them: the beginning, or 0. Returns the committed offsets, as aiokafka's does."""
+    committed = await consumer.seek_to_committed()
+    unset = []
+    for tp, offset in committed.items():
+        if is_changelog(tp):
+            continue
+        if offset is None:
+            unset.append(tp)
+        elif offset == 0:
+            consumer.seek(tp, 0)
+    if unset:
+        await consumer.seek_to_beginning(*unset)
+    return committed
+
+
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    async def seek_to_committed(self) -> Mapping[Any, int]:
+        consumer = self._ensure_consumer()
+        return await self.call_thread(seek_to_committed, consumer, self.consumer._is_changelog_tp)
+
+
+class Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class Transport(faust_aiokafka.Transport):
+    Consumer = Consumer
+
+
+class App(faust.App):
+    """faust's App with the consumer above (its producer transport is faust's own)."""
+
+    def _new_transport(self) -> Transport:
+        return Transport(self.conf.broker_consumer, self)
