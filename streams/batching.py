@@ -98,6 +98,7 @@ class Batches:
         self.resume_offset = resume_offset
         self.halt = halt if halt is not None else Halt()
         self._next: dict[tuple[str, int], int] = {}
+        self._drops = 0
         self.name = name
         self._handle = handle
         self.max_size = max_size
@@ -111,8 +112,13 @@ class Batches:
         flusher = asyncio.ensure_future(self._flush_after_a_while())
         try:
             async for event in stream.noack().events():
-                if self.halt or not await self._in_sequence(event):
+                if self.halt:
                     return  # not acknowledged: the restarted worker reads it again
+                verdict = await self._in_sequence(event)
+                if verdict is None:
+                    continue  # read before a rebalance: faust reads it again from the committed offset
+                if not verdict:
+                    return
                 self._buffer.append(event)
                 self._arrived.set()
                 if len(self._buffer) >= self.max_size:
@@ -154,18 +160,41 @@ class Batches:
         """A rebalance: forget what was read but not handled (faust reads it again)."""
         self._buffer = []
         self._next = {}
+        self._drops += 1
 
-    async def _in_sequence(self, event: EventT) -> bool:
-        """Whether to go on: False after stopping the app because records were skipped."""
+    def _stale(self, event: EventT, drops: int) -> bool:
+        """Whether ``event`` was read before the group's latest rebalance.
+
+        faust's stream lets an event through when its generation is the current one and the
+        flow is on; a rebalance can then begin while it waits here (for the broker's answer
+        about its partition's offsets): ``drop`` forgets the partition's position (``drops``
+        was the count of drops when the event arrived), the generation moves on. Handled, it
+        would look like a jump past the committed offset; faust reads it again from there.
+        """
+        if self._drops != drops:
+            return True
+        generation = event.message.generation_id
+        return generation is not None and generation != self.app.consumer_generation_id
+
+    async def _in_sequence(self, event: EventT) -> bool | None:
+        """True: hand the event out. None: it is stale (``_stale``): leave it. False: the app
+        was stopped because records were skipped."""
+        drops = self._drops
+        if self._stale(event, drops):
+            return None
         message = event.message
         where = (message.topic, message.partition)
         expected = self._next.get(where)
-        self._next[where] = message.offset + 1
         if expected is None:
             expected = await self._resume_offset(message.topic, message.partition)
+            if self._stale(event, drops):
+                return None
+        self._next[where] = message.offset + 1
         if expected is None or message.offset <= expected or self.records_between is None:
             return True
         skipped = await self.records_between(message.topic, message.partition, expected, message.offset)
+        if self._stale(event, drops):
+            return None  # drop() forgot the position set above
         if not skipped:
             return True  # transaction markers, watermarks or compacted records: nothing to lose
         exc = SkippedRecords(
