@@ -194,7 +194,7 @@ class Batches:
             return True
         skipped = await self.records_between(message.topic, message.partition, expected, message.offset)
         if self._stale(event, drops):
-            return None  # drop() forgot the position set above
+            return None  # the position set above went with drop(), or the re-read resets it
         if not skipped:
             return True  # transaction markers, watermarks or compacted records: nothing to lose
         exc = SkippedRecords(
