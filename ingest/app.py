@@ -206,22 +206,16 @@ def accepts(patterns: tuple[str, ...], event_type: str) -> bool:
     return "*" in patterns or any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
 
 
+@dataclass(slots=True)
 class _Published:
     """A record handed to the publisher: what the answer needs once Kafka acknowledged it."""
 
-    __slots__ = ("waiter", "started", "source", "event_id", "ingest_id", "handshake")
-
-    def __init__(
-        self,
-        waiter: asyncio.Future[None],
-        started: float,
-        source: str,
-        event_id: str,
-        ingest_id: str,
-        handshake: Handshake | None,
-    ) -> None:
-        self.waiter, self.started, self.source = waiter, started, source
-        self.event_id, self.ingest_id, self.handshake = event_id, ingest_id, handshake
+    waiter: asyncio.Future[None]
+    started: float
+    source: str
+    event_id: str
+    ingest_id: str
+    handshake: Handshake | None
 
 
 class BodyTooLarge(Exception):

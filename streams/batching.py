@@ -162,39 +162,26 @@ class Batches:
         self._next = {}
         self._drops += 1
 
-    def _stale(self, event: EventT, drops: int) -> bool:
-        """Whether ``event`` was read before the group's latest rebalance.
-
-        faust's stream lets an event through when its generation is the current one and the
-        flow is on; a rebalance can then begin while it waits here (for the broker's answer
-        about its partition's offsets): ``drop`` forgets the partition's position (``drops``
-        was the count of drops when the event arrived), the generation moves on. Handled, it
-        would look like a jump past the committed offset; faust reads it again from there.
-        """
-        if self._drops != drops:
-            return True
-        generation = event.message.generation_id
-        return generation is not None and generation != self.app.consumer_generation_id
-
     async def _in_sequence(self, event: EventT) -> bool | None:
-        """True: hand the event out. None: it is stale (``_stale``): leave it. False: the app
-        was stopped because records were skipped."""
+        """True: hand the event out. False: the app was stopped because records were skipped.
+        None: a rebalance began while the event waited here (for the broker's answer about its
+        partition's offsets), so ``drop`` forgot where the partition was; handled, the event
+        would look like a jump past the committed offset. It is left: faust reads it again from
+        there. (faust's stream itself lets no event of an earlier generation through.)"""
         drops = self._drops
-        if self._stale(event, drops):
-            return None
         message = event.message
         where = (message.topic, message.partition)
         expected = self._next.get(where)
         if expected is None:
             expected = await self._resume_offset(message.topic, message.partition)
-            if self._stale(event, drops):
+            if self._drops != drops:
                 return None
         self._next[where] = message.offset + 1
         if expected is None or message.offset <= expected or self.records_between is None:
             return True
         skipped = await self.records_between(message.topic, message.partition, expected, message.offset)
-        if self._stale(event, drops):
-            return None  # the position set above went with drop(), or the re-read resets it
+        if self._drops != drops:
+            return None
         if not skipped:
             return True  # transaction markers, watermarks or compacted records: nothing to lose
         exc = SkippedRecords(

@@ -58,10 +58,10 @@ from .support import free_port, make_config, read_topic, running_ingest
 pytestmark = pytest.mark.kafka
 
 RESTARTING_OUTPUT_S = 180
-"""How long a restarted worker gets to work off a backlog. With one, faust starts some partition
-past the committed offset on most starts; the worker re-executes itself each time (no loss), and
-a restart can take ~20 s when faust's final commit does not return (see streams/README.md and
-the closing notes): several of them in a row have taken 90-120 s here."""
+"""How long a restarted worker gets to work off a backlog. With one, faust can still hand on a
+partition past the committed offset at a start (a race between its seek and resumed fetching;
+see streams/README.md); the worker then re-executes itself (no loss), and a restart can take ~20 s
+when faust's final commit does not return: several in a row have taken 90-120 s here."""
 
 READY = "streams: processing"
 

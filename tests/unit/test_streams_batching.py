@@ -16,7 +16,6 @@ class Message:
     topic: str
     partition: int
     offset: int
-    generation_id: int | None = 1
 
 
 @dataclass
@@ -47,7 +46,6 @@ class Stream:
 class App:
     def __init__(self) -> None:
         self.crashed: list[BaseException] = []
-        self.consumer_generation_id = 1
 
     async def crash(self, exc: BaseException) -> None:
         self.crashed.append(exc)
@@ -244,20 +242,22 @@ async def test_skipped_records_halt_the_other_batches_too():
     assert handled_offsets(handled) == [(0, 0)]  # only what preceded the skip, in the first
 
 
-async def test_an_event_read_before_a_rebalance_is_left_for_faust_to_read_again_not_taken_for_a_skip():
-    """faust let the event through in generation 1; the group rebalanced (generation 2, the
-    Batches dropped) while its partition's committed offset was being asked for. It is neither
-    handed out nor taken for a jump past the committed offset: faust reads from there again."""
+async def test_an_event_waiting_for_its_committed_offset_across_a_rebalance_is_left_for_faust():
+    """A rebalance began (``drop``) while the event waited for its partition's committed offset:
+    compared with it, the event would look like a jump. It is neither handed out nor taken for a
+    skip; faust reads the partition again from the committed offset."""
     handled: list[list[Event]] = []
     asked: list[tuple[str, int, int, int]] = []
     app = App()
+    rebalanced = False
 
     async def handle(batch):
         handled.append(list(batch))
 
     async def resume_offset(topic, partition):
-        if app.consumer_generation_id == 1:  # the rebalance happens while the broker answers
-            app.consumer_generation_id = 2
+        nonlocal rebalanced
+        if not rebalanced:  # the rebalance happens while the broker answers
+            rebalanced = True
             batches.drop()
         return 5
 
@@ -265,24 +265,18 @@ async def test_an_event_read_before_a_rebalance_is_left_for_faust_to_read_again_
         asked.append((topic, partition, start, end))
         return end - start
 
-    class Rebalanced(Stream):
-        async def events(self):
-            yield Event(Message("raw", 0, 9, generation_id=1))  # read before the rebalance
-            yield Event(Message("raw", 0, 7, generation_id=1))  # still queued in faust's stream
-            for offset in (5, 6, 7, 8, 9, 10):  # read again from the committed offset
-                yield Event(Message("raw", 0, offset, generation_id=2))
-            await asyncio.sleep(0.05)
-
+    # 9 was read before the rebalance; 5.. are read again from the committed offset.
+    offsets = [(0, 9), (0, 5), (0, 6), (0, 7)]
     batches = Batches(app, "t", handle, 100, 0.01, records_between, resume_offset)
-    await batches.run(Rebalanced([]))
-    assert handled_offsets(handled) == [(0, o) for o in range(5, 11)]
+    await batches.run(Stream(offsets, idle_after_s=0.05))
+    assert handled_offsets(handled) == [(0, 5), (0, 6), (0, 7)]
     assert asked == [] and not app.crashed
 
 
-async def test_a_real_jump_in_the_current_generation_is_still_a_skip():
+async def test_an_event_whose_jump_is_being_checked_across_a_rebalance_is_left_too():
     handled: list[list[Event]] = []
     app = App()
-    app.consumer_generation_id = 2
+    rebalanced = False
 
     async def handle(batch):
         handled.append(list(batch))
@@ -291,47 +285,13 @@ async def test_a_real_jump_in_the_current_generation_is_still_a_skip():
         return 5
 
     async def records_between(topic, partition, start, end):
+        nonlocal rebalanced
+        if not rebalanced:
+            rebalanced = True
+            batches.drop()
         return end - start
 
-    offsets = [Event(Message("raw", 0, 4, generation_id=1)), Event(Message("raw", 0, 8, generation_id=2))]
-
-    class Mixed(Stream):
-        async def events(self):
-            for event in offsets:
-                yield event
-
-    await Batches(app, "t", handle, 100, 60, records_between, resume_offset).run(Mixed([]))
-    assert handled == [] and len(app.crashed) == 1 and isinstance(app.crashed[0], SkippedRecords)
-    assert "at offsets 5..7" in str(app.crashed[0])
-
-
-async def test_an_event_waiting_here_when_partitions_are_revoked_is_left_too():
-    """The revocation (``drop``) comes before the new generation: an event that was waiting for
-    its partition's committed offset then is stale all the same."""
-    handled: list[list[Event]] = []
-    app = App()
-    revoked = False
-
-    async def handle(batch):
-        handled.append(list(batch))
-
-    async def resume_offset(topic, partition):
-        nonlocal revoked
-        if not revoked:
-            revoked = True
-            batches.drop()  # partitions revoked; the generation is still 1
-        return 5
-
-    async def records_between(topic, partition, start, end):
-        return end - start
-
-    class Revoked(Stream):
-        async def events(self):
-            yield Event(Message("raw", 0, 9))  # waits for the committed offset across the drop
-            for offset in (5, 6):
-                yield Event(Message("raw", 0, offset))
-            await asyncio.sleep(0.05)
-
+    offsets = [(0, 5), (0, 9), (0, 5), (0, 6)]  # 9: a jump, checked while the group rebalances
     batches = Batches(app, "t", handle, 100, 0.01, records_between, resume_offset)
-    await batches.run(Revoked([]))
+    await batches.run(Stream(offsets, idle_after_s=0.05))
     assert handled_offsets(handled) == [(0, 5), (0, 6)] and not app.crashed
