@@ -1,4 +1,5 @@
-"""faust's aiokafka transport, with the seek back to the committed offsets made complete.
+"""faust's aiokafka transport, with the seek back to the committed offsets made complete and
+done before the stream partitions read again. The one module that overrides faust's consumer.
 
 At every assignment (and whenever its fetcher finds the flow stopped) faust drops records it
 fetched but did not hand to a stream (partitions still paused for table recovery, a
@@ -12,11 +13,18 @@ lost, but a worker with a backlog restarted over and over, a few seconds each ti
 Here the stream partitions with no committed offset go back to the beginning (the app's
 ``consumer_auto_offset_reset`` is "earliest": where the group starts anyway), and those at 0
 to 0. Changelog partitions are left to faust's table recovery, which seeks them itself.
+
+Second, faust's recovery (``Recovery._resume_streams`` and ``on_recovery_completed`` in
+faust-streaming 0.15.3) resumes the stream partitions *before* awaiting ``perform_seek``. Its
+fetcher is still running for the changelogs, so in between it hands the streams records from
+wherever the partitions had been fetched to, past the committed offset; the seek then moves
+them back, and the stream has seen a jump (the restarts of faust-streaming #502 / #216 family).
+Here stream partitions asked to resume wait, paused, until the seek that follows has finished.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import aiokafka
@@ -52,8 +60,30 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class Consumer(faust_aiokafka.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._resume_after_seek: set[Any] = set()
+
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def resume_partitions(self, tps: Iterable[Any]) -> None:
+        """Changelog partitions resume now; stream partitions once ``perform_seek`` returns
+        (faust calls it right after resuming them)."""
+        tps = set(tps)
+        streams = {tp for tp in tps if not self._is_changelog_tp(tp)}
+        self._resume_after_seek |= streams
+        super().resume_partitions(tps - streams)
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        waiting, self._resume_after_seek = self._resume_after_seek, set()
+        assigned = self.assignment()
+        super().resume_partitions({tp for tp in waiting if tp in assigned})
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self._resume_after_seek -= set(revoked)
+        await super().on_partitions_revoked(revoked)
 
 
 class Transport(faust_aiokafka.Transport):
