@@ -49,7 +49,7 @@ from hookstream.ingest.providers import (
 )
 from hookstream.ingest.providers.base import content_hash_id, json_pointer, parse_payload
 from hookstream.ingest.publisher import Publisher
-from hookstream.schemas.envelope import SCHEMA_VERSION, encode_raw_record, record_headers
+from hookstream.schemas.envelope import SCHEMA_VERSION, encode_raw_record, routing_headers
 
 log = logging.getLogger("hookstream.ingest")
 
@@ -290,7 +290,6 @@ def create_app(
     metrics.watch_batches(publisher)
     trusted = config.ingest.trusted_proxies
     retry_after = str(config.ingest.retry_after_seconds)
-    kafka_headers = record_headers()
     sources = {
         name: Source(
             s,
@@ -375,6 +374,8 @@ def create_app(
             )
         event_id = description.event_id
         ingest_id = new_ingest_id()
+        received_ms = int(received_at * 1000)
+        created_ms = description.created_at_ms or None  # 0: the provider gave none
         record = {
             "schema_version": SCHEMA_VERSION,
             "ingest_id": ingest_id,
@@ -383,8 +384,8 @@ def create_app(
             "provider": c.provider,
             "event_type": description.event_type,
             "ordering_key": description.ordering_key,
-            "received_at": int(received_at * 1000),
-            "created_at": description.created_at_ms or None,  # 0: the provider gave none
+            "received_at": received_ms,
+            "created_at": created_ms,
             "remote_addr": remote,
             "headers": {
                 k: ("[redacted]" if k in CREDENTIAL_HEADERS else v)
@@ -400,7 +401,8 @@ def create_app(
         value = encode_raw_record(record)
         started = time.perf_counter()
         try:
-            waiter = publisher.enqueue(event_id.encode(), value, kafka_headers)
+            headers = routing_headers(event_id, description.ordering_key, received_ms, created_ms)
+            waiter = publisher.enqueue(event_id.encode(), value, headers)
         except RecordTooLarge as exc:
             return refusal(413, "event_too_large", str(exc))
         except PublishError as exc:

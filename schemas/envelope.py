@@ -144,3 +144,66 @@ def decode_raw_event(
 
 def record_headers() -> list[tuple[str, bytes]]:
     return [(FINGERPRINT_HEADER, schema_fingerprint("raw_event").encode())]
+
+
+EVENT_ID_HEADER = "hookstream-event-id"
+ORDERING_KEY_HEADER = "hookstream-ordering-key"
+RECEIVED_AT_HEADER = "hookstream-received-at"
+CREATED_AT_HEADER = "hookstream-created-at"
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """What streams needs of an event to dedupe and order it, without decoding the envelope.
+
+    Ingest writes these fields again as record headers beside the value (``routing_headers``),
+    the values being the envelope's own; ``received_at_ms``/``created_at_ms`` are epoch ms."""
+
+    event_id: str
+    ordering_key: str
+    received_at_ms: int
+    created_at_ms: int | None = None
+
+    @classmethod
+    def of(cls, event: RawEvent) -> Routing:
+        return cls(event.event_id, event.ordering_key, event.received_at_ms, event.created_at_ms)
+
+
+def routing_headers(
+    event_id: str, ordering_key: str, received_at_ms: int, created_at_ms: int | None
+) -> list[tuple[str, bytes]]:
+    """The record headers of an envelope in the current schema: its fingerprint and its routing."""
+    headers = [
+        (FINGERPRINT_HEADER, schema_fingerprint("raw_event").encode()),
+        (EVENT_ID_HEADER, event_id.encode()),
+        (ORDERING_KEY_HEADER, ordering_key.encode()),
+        (RECEIVED_AT_HEADER, b"%d" % received_at_ms),
+    ]
+    if created_at_ms is not None:
+        headers.append((CREATED_AT_HEADER, b"%d" % created_at_ms))
+    return headers
+
+
+def routing_of(headers: RecordHeaders) -> Routing | None:
+    """The routing a record's headers carry, if it is an envelope of the current schema that
+    ingest wrote them for; None otherwise (an earlier hookstream's record: decode the value)."""
+    found: dict[str, bytes] = {}
+    for key, value in header_pairs(headers):
+        found[key] = value
+    try:
+        if found.get(FINGERPRINT_HEADER) != schema_fingerprint("raw_event").encode():
+            return None
+        created = found.get(CREATED_AT_HEADER)
+        return Routing(
+            found[EVENT_ID_HEADER].decode(),
+            found[ORDERING_KEY_HEADER].decode(),
+            int(found[RECEIVED_AT_HEADER]),
+            int(created) if created is not None else None,
+        )
+    except (KeyError, ValueError):  # ValueError: UnicodeDecodeError too
+        return None
+
+
+def event_headers(event: RawEvent) -> list[tuple[str, bytes]]:
+    """``routing_headers`` for ``event`` (encoded in the current schema)."""
+    return routing_headers(event.event_id, event.ordering_key, event.received_at_ms, event.created_at_ms)

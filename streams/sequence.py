@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
-from hookstream.schemas.envelope import RawEvent
+from hookstream.schemas.envelope import RawEvent, Routing
 
 LANDED_IDS_KEPT = 32
 """Delivered ids remembered per key: enough to cover what a restart re-reads for a key."""
@@ -60,7 +60,7 @@ class SortKey:
     event_id: str
 
     @classmethod
-    def of(cls, event: RawEvent) -> SortKey:
+    def of(cls, event: RawEvent | Routing) -> SortKey:
         created = event.created_at_ms
         received = event.received_at_ms
         return cls(created if created is not None else received, received, event.event_id)

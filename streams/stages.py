@@ -23,10 +23,12 @@ from hookstream.errors import TopicTooSmall
 from hookstream.message_size import refused_as_too_large
 from hookstream.schemas.envelope import (
     RawEvent,
+    Routing,
     decode_raw_event,
     encode_raw_event,
+    event_headers,
     header_pairs,
-    record_headers,
+    routing_of,
 )
 from hookstream.streams.acks import InOrderAcks
 from hookstream.streams.dedupe import Deduper, Sighting
@@ -73,6 +75,37 @@ def _coordinates(event: faust.types.EventT) -> str:
     return f"{m.topic}[{m.partition}]@{m.offset}"
 
 
+@dataclass(slots=True)
+class Envelope:
+    """One record of the raw or repartition topic: its routing, and its value left encoded.
+
+    Ingest writes the routing as record headers, so the value is decoded only for a record
+    without them (one an earlier hookstream wrote) or to flag it late."""
+
+    routing: Routing
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    decoded: RawEvent | None = None
+
+    @classmethod
+    def read(cls, event: faust.types.EventT) -> Envelope:
+        """Raises when the record is not a RawEvent envelope."""
+        headers = header_pairs(event.message.headers)
+        routing = routing_of(headers)
+        if routing is not None:
+            return cls(routing, event.value, headers)
+        raw = decode_raw_event(event.value, headers)
+        return cls(Routing.of(raw), event.value, headers, raw)
+
+    def output(self, late: bool) -> tuple[bytes, list[tuple[str, bytes]]]:
+        """Value and headers for the events topic: the record as ingest wrote it, unless it must
+        be flagged late or was written in an earlier schema (then encoded in the current one)."""
+        if self.decoded is None and not late:
+            return self.value, self.headers
+        raw = replace(self.decoded or decode_raw_event(self.value, self.headers), late=late)
+        return encode_raw_event(raw), event_headers(raw)
+
+
 class DedupeStage:
     """raw topic (keyed by event id) → repartition topic (keyed by ordering key), first sightings only."""
 
@@ -101,7 +134,7 @@ class DedupeStage:
     async def handle(self, events: Sequence[faust.types.EventT]) -> None:
         """One batch: forward first sightings, await their acks, then mark them seen."""
         sightings: list[Sighting] = []
-        decoded: dict[int, RawEvent] = {}
+        read: dict[int, Envelope] = {}
         fresh, in_batch = [], set()
         for event in events:
             where = (event.message.partition, event.message.offset)
@@ -113,25 +146,26 @@ class DedupeStage:
         events = fresh
         for event in events:
             try:
-                raw = decode_raw_event(event.value, event.message.headers)
+                envelope = Envelope.read(event)
             except Exception as exc:  # a foreign or corrupt record: skip it, say where it is
                 self.metrics.undecodable.inc()
                 log.error("skipping a record that is not a RawEvent at %s: %s", _coordinates(event), exc)
                 continue
-            decoded[id(event)] = raw
-            sightings.append(Sighting(raw.event_id, event.message.timestamp, event))
+            read[id(event)] = envelope
+            sightings.append(Sighting(envelope.routing.event_id, event.message.timestamp, event))
         split = self.deduper.split(sightings)
         deliveries = []
+        send = self.app.producer.send
         for sighting in split.first:
-            event = sighting.ref
+            envelope = read[id(sighting.ref)]
             deliveries.append(
-                await self.app.producer.send(
+                await send(
                     self.repartition_topic,
-                    decoded[id(event)].ordering_key.encode(),
-                    event.value,
+                    envelope.routing.ordering_key.encode(),
+                    envelope.value,
                     None,
                     None,
-                    header_pairs(event.message.headers),
+                    envelope.headers,
                 )
             )
         await acknowledged(deliveries, self.repartition_topic, self.kafka)
@@ -139,9 +173,11 @@ class DedupeStage:
         self.metrics.forwarded.inc(len(split.first))
         self.metrics.duplicates.inc(len(split.duplicates))
         for event in events:
-            raw = decoded.get(id(event))
+            envelope = read.get(id(event))
             self.progress.processed(
-                event.message.partition, event.message.offset, raw.received_at_ms if raw else None
+                event.message.partition,
+                event.message.offset,
+                envelope.routing.received_at_ms if envelope else None,
             )
 
     async def publish_watermarks(self) -> None:
@@ -295,14 +331,15 @@ class SequenceStage:
         """Offer one event; returns it when it is late (to publish at once)."""
         offset = event.message.offset
         try:
-            raw = decode_raw_event(event.value, event.message.headers)
+            envelope = Envelope.read(event)
         except Exception as exc:
             self.metrics.undecodable.inc()
             log.error("skipping a record that is not a RawEvent at %s: %s", _coordinates(event), exc)
             part.acks.done(offset)
             return None
+        routing = envelope.routing
         verdict, pending = part.sequencer.offer(
-            raw.ordering_key, SortKey.of(raw), (raw, event.message.partition), now
+            routing.ordering_key, SortKey.of(routing), (envelope, event.message.partition), now
         )
         if verdict is Verdict.BUFFERED:
             part.offsets[pending.seq] = offset
@@ -316,16 +353,9 @@ class SequenceStage:
     async def _publish(self, items: list[tuple[Pending, bool]]) -> None:
         """Send in order, then wait for every acknowledgement."""
         deliveries = []
+        send = self.app.producer.send
         for pending, late in items:
-            raw: RawEvent = pending.item[0]
-            deliveries.append(
-                await self.app.producer.send(
-                    self.events_topic,
-                    pending.key.encode(),
-                    encode_raw_event(replace(raw, late=late)),
-                    None,
-                    None,
-                    record_headers(),
-                )
-            )
+            envelope: Envelope = pending.item[0]
+            value, headers = envelope.output(late)
+            deliveries.append(await send(self.events_topic, pending.key.encode(), value, None, None, headers))
         await acknowledged(deliveries, self.events_topic, self.kafka)

@@ -20,7 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from hookstream.consumers.testing import make_raw_event
-from hookstream.schemas.envelope import RawEvent, encode_raw_event, ms_to_datetime, record_headers
+from hookstream.schemas.envelope import RawEvent, encode_raw_event, event_headers, ms_to_datetime
 
 
 def raw_event(
@@ -68,7 +68,7 @@ async def produce_raw(
                     encode_raw_event(event),
                     key=event.event_id.encode(),
                     partition=partition,
-                    headers=record_headers(),
+                    headers=event_headers(event),
                 )
             )
         for future in futures:
