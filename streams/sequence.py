@@ -27,9 +27,11 @@ recently delivered (``landed``). The mark and the in-flight ids are written and 
 as the output topic: an event older than the mark that was not part of that release is never
 passed off as in order. A restart (a crash, or a stop that interrupted the send) reads the
 in-flight events again and sequences them again, in order, whether or not they had reached
-the output (at worst duplicates, which consumers drop by event id). ``landed`` is written
-after the acknowledgement (``delivered``) and lets a restart drop copies it knows were
-delivered.
+the output (at worst duplicates, which consumers drop by event id). What was delivered
+(``delivered``, after the acknowledgement) is kept in memory and written as ``landed`` with
+the key's next ``begin``: one table write per key and release, not two. So a restart drops
+copies of a key's earlier releases, and sends its last release again (the same case as a
+crash mid-send: in order, consumers drop the copies).
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ from hookstream.schemas.envelope import RawEvent, Routing
 
 LANDED_IDS_KEPT = 32
 """Delivered ids remembered per key: enough to cover what a restart re-reads for a key."""
+DELIVERED_KEYS_KEPT = 100_000
+"""Keys whose last delivered ids are held in memory until their next release is begun; past
+that the oldest are forgotten (a restart would send their last release again)."""
 RELEASING_IDS_KEPT = 1024
 """In-flight ids remembered per key; a larger release of one key keeps its newest ids, and a
 restart after a crash mid-send flags the older rest late instead of sequencing them again."""
@@ -147,6 +152,7 @@ class Sequencer:
         self._ids_by_key: dict[str, set[str]] = {}
         self._by_received: list[tuple[int, int]] = []
         self._by_arrival: deque[tuple[int, int]] = deque()
+        self._delivered: dict[str, tuple[str, ...]] = {}  # key -> ids delivered, not yet written
         self._seq = 0
 
     # -- watermarks ------------------------------------------------------------------------------
@@ -166,6 +172,8 @@ class Sequencer:
     def offer(self, key: str, sort: SortKey, item: Any, now_ms: int) -> tuple[Verdict, Pending]:
         pending = Pending(key, sort, now_ms, item, self._next_seq())
         if sort.event_id in self._ids_by_key.get(key, ()):
+            return Verdict.DUPLICATE, pending
+        if sort.event_id in self._delivered.get(key, ()):
             return Verdict.DUPLICATE, pending
         state = self.states.get(key)
         if state is not None:
@@ -210,26 +218,27 @@ class Sequencer:
         return released
 
     def begin(self, released: Iterable[Pending]) -> None:
-        """Before sending: raise each key's mark and note the ids in flight (the caller makes
-        both durable before it sends)."""
+        """Before sending: raise each key's mark, note the ids in flight and those delivered since
+        the key's last write (the caller makes it durable before it sends)."""
         for key, items in _by_key(released):
             state = self.states.get(key)
             newest = max(p.sort for p in items)
             mark = newest if state is None or newest > state.mark else state.mark
-            ids = (*(state.releasing if state else ()), *(p.sort.event_id for p in items))
-            landed = state.landed if state else ()
+            delivered = self._delivered.pop(key, ())
+            done = set(delivered)
+            before = tuple(i for i in (state.releasing if state else ()) if i not in done)
+            ids = (*before, *(p.sort.event_id for p in items))
+            landed = (*(state.landed if state else ()), *delivered)[-LANDED_IDS_KEPT:]
             self.states.put(key, KeyState(mark, landed, tuple(dict.fromkeys(ids))[-RELEASING_IDS_KEPT:]))
 
     def delivered(self, sent: Iterable[Pending]) -> None:
-        """After the broker acknowledged them: remember their ids, so a re-read copy is dropped."""
+        """After the broker acknowledged them: remember their ids, so a copy read again is dropped
+        (written with the key's next ``begin``)."""
         for key, items in _by_key(sent):
-            state = self.states.get(key)
-            newest = max(p.sort for p in items)
-            mark = newest if state is None or newest > state.mark else state.mark
-            sent = {p.sort.event_id for p in items}
-            landed = (*(state.landed if state else ()), *(p.sort.event_id for p in items))
-            releasing = tuple(i for i in (state.releasing if state else ()) if i not in sent)
-            self.states.put(key, KeyState(mark, landed[-LANDED_IDS_KEPT:], releasing))
+            ids = (*self._delivered.pop(key, ()), *(p.sort.event_id for p in items))
+            self._delivered[key] = ids[-LANDED_IDS_KEPT:]  # re-inserted: newest last
+        while len(self._delivered) > DELIVERED_KEYS_KEPT:
+            del self._delivered[next(iter(self._delivered))]
 
     def __len__(self) -> int:
         """Events buffered."""

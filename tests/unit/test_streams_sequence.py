@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from hookstream.streams import sequence
 from hookstream.streams.sequence import (
     LANDED_IDS_KEPT,
     DictKeyStates,
@@ -113,16 +114,38 @@ def test_an_event_older_than_a_released_one_is_late_and_a_newer_one_is_not():
     assert seq.offer("other", sk("x", 50), None, now_ms=3)[0] is Verdict.BUFFERED  # other keys unaffected
 
 
-def test_copies_of_buffered_or_delivered_events_are_duplicates_even_after_a_restart():
+def test_copies_of_buffered_or_delivered_events_are_duplicates_and_after_a_restart_all_but_the_last_release():
     states = DictKeyStates()
     seq = make(states)
     seq.offer("k", sk("e1", 100), None, now_ms=0)
     assert seq.offer("k", sk("e1", 100), None, now_ms=1)[0] is Verdict.DUPLICATE
     all_watermarks(seq, 1_000)
     assert release(seq, now=2) == ["e1"]
-    restarted = make(states)  # the table survives a restart, buffers do not
+    assert seq.offer("k", sk("e1", 100), None, now_ms=3)[0] is Verdict.DUPLICATE
+    seq.offer("k", sk("e2", 200), None, now_ms=3)
+    assert release(seq, now=4) == ["e2"]
+    restarted = make(states)  # the table survives a restart, buffers and memory do not
     for copy in (sk("e1", 100), sk("e1", 100)):
-        assert restarted.offer("k", copy, None, now_ms=3)[0] is Verdict.DUPLICATE
+        assert restarted.offer("k", copy, None, now_ms=5)[0] is Verdict.DUPLICATE
+    # The key's last release was written as in flight, not yet as delivered: it goes again,
+    # in order, and consumers drop the copy by event id.
+    assert restarted.offer("k", sk("e2", 200), None, now_ms=5)[0] is Verdict.BUFFERED
+
+
+def test_one_table_write_per_key_and_release():
+    writes = []
+
+    class Counting(DictKeyStates):
+        def put(self, key, state):
+            writes.append(key)
+            super().put(key, state)
+
+    seq = make(Counting())
+    all_watermarks(seq, 10**9)
+    for i in range(5):
+        seq.offer("k", sk(f"e{i}", 100 + i), None, now_ms=i)
+        release(seq, now=i)
+    assert writes == ["k"] * 5
 
 
 def test_a_release_interrupted_before_delivery_is_sequenced_again_in_order_after_a_restart():
@@ -146,7 +169,9 @@ def test_a_release_interrupted_before_delivery_is_sequenced_again_in_order_after
     assert restarted.offer("k", sk("e0", 50), None, now_ms=2)[0] is Verdict.LATE
     all_watermarks(restarted, 1_000)
     assert release(restarted, now=3) == ["e1", "e2", "e3"]
-    assert states["k"].releasing == () and states["k"].landed == ("e1", "e2", "e3")
+    restarted.offer("k", sk("e4", 400), None, now_ms=4)
+    assert release(restarted, now=4) == ["e4"]  # its write records the delivery of e1..e3
+    assert states["k"].releasing == ("e4",) and states["k"].landed == ("e1", "e2", "e3")
     assert KeyState.from_json(states["k"].to_json()) == states["k"]
     # A state written before ``releasing`` existed still reads.
     assert KeyState.from_json({"mark": [1, 1, "x"], "landed": ["x"]}) == KeyState(SortKey(1, 1, "x"), ("x",))
@@ -161,8 +186,21 @@ def test_delivered_ids_are_kept_per_key_up_to_a_bound():
         release(seq, now=i)
     state = states["k"]
     assert len(state.landed) == LANDED_IDS_KEPT
-    assert state.landed[-1] == f"e{LANDED_IDS_KEPT + 9:03d}"
+    assert state.landed[-1] == f"e{LANDED_IDS_KEPT + 8:03d}"  # the last is still in flight
+    assert state.releasing == (f"e{LANDED_IDS_KEPT + 9:03d}",)
     assert KeyState.from_json(state.to_json()) == state
+
+
+def test_deliveries_waiting_for_their_keys_next_write_are_bounded_in_memory(monkeypatch):
+    monkeypatch.setattr(sequence, "DELIVERED_KEYS_KEPT", 3)
+    seq = make()
+    all_watermarks(seq, 10**9)
+    for i in range(5):
+        seq.offer(f"k{i}", sk(f"e{i}", 100 + i), None, now_ms=i)
+        release(seq, now=i)
+    verdicts = [seq.offer(f"k{i}", sk(f"e{i}", 100 + i), None, now_ms=9)[0] for i in range(5)]
+    # The oldest two keys were forgotten: their copies are sent again (marked in flight).
+    assert verdicts == [Verdict.BUFFERED] * 2 + [Verdict.DUPLICATE] * 3
 
 
 @pytest.mark.parametrize("seed", range(20))
