@@ -157,7 +157,15 @@ def build_app(
 
     halt = Halt()  # one failure stops both stages (see ``batching``)
     dedupe_batches = Batches(
-        app, "dedupe", dedupe_batch, DEDUPE_BATCH, BATCH_WAIT_S, probe.records_between, resume_offset, halt
+        app,
+        "dedupe",
+        dedupe_batch,
+        DEDUPE_BATCH,
+        BATCH_WAIT_S,
+        probe.records_between,
+        resume_offset,
+        halt,
+        metrics.skipped.inc,
     )
     # Acknowledged by the stage, in offset order, once each message is released or dropped.
     sequence_batches = Batches(
@@ -169,6 +177,7 @@ def build_app(
         probe.records_between,
         resume_offset,
         halt,
+        metrics.skipped.inc,
     )
 
     @app.agent(raw, concurrency=1)

@@ -18,11 +18,9 @@ ever move by one, except back (faust re-reads from the committed offset after a 
 forward means the consumer skipped records; faust would then commit past them as soon as a
 later offset is acknowledged. So on a jump the skipped range is read straight from the broker
 (``records_between``): if it holds records (not just transaction markers, or watermarks that a
-later one supersedes), the worker stops before acknowledging anything past them and ``command``
-re-executes it, so the fresh process reads them again. Such jumps are seen around rebalances,
-the known family of faust races between prefetched records, flow control and the seek to
-committed offsets (faust-streaming issues 216 and 221, fixed for the cases they found; jumps
-still occur with the versions we pin, so this guard stays).
+later one supersedes), the worker stops before acknowledging anything past them and exits 1,
+so its supervisor restarts it and the fresh process reads them again. The causes known are
+fixed in ``transport``; this guard stays, so that an unknown one costs a restart, not an event.
 
 An exception from the handler crashes the app (the worker exits non-zero and is restarted
 by its supervisor): the events of that batch are not acknowledged, so the restart reads them
@@ -92,8 +90,10 @@ class Batches:
         records_between: RecordsBetween | None = None,
         resume_offset: ResumeOffset | None = None,
         halt: Halt | None = None,
+        on_skipped: Callable[[int], None] | None = None,
     ) -> None:
         self.app = app
+        self.on_skipped = on_skipped
         self.records_between = records_between
         self.resume_offset = resume_offset
         self.halt = halt if halt is not None else Halt()
@@ -190,6 +190,8 @@ class Batches:
             "restart reads them again"
         )
         log.error("%s: %s", self.name, exc)
+        if self.on_skipped is not None:
+            self.on_skipped(skipped)
         await self.flush()  # everything buffered precedes the skipped records
         self.halt.set(exc)
         # faust's crash_reason ends up as whatever failed last while stopping; keep ours.

@@ -31,6 +31,12 @@ class StreamsMetrics:
             "seeks to the committed offsets at startup); recognised by offset and skipped.",
             registry=self.registry,
         )
+        self.skipped = Counter(
+            "hookstream_streams_skipped_records",
+            "Records faust's consumer skipped; the worker stopped before acknowledging past them "
+            "(exit 1) so that its restart reads them.",
+            registry=self.registry,
+        )
         self.released = Counter(
             "hookstream_streams_released_events",
             "Events published in order to the events topic.",

@@ -18,7 +18,8 @@ Second, faust's recovery (``Recovery._resume_streams`` and ``on_recovery_complet
 faust-streaming 0.15.3) resumes the stream partitions *before* awaiting ``perform_seek``. Its
 fetcher is still running for the changelogs, so in between it hands the streams records from
 wherever the partitions had been fetched to, past the committed offset; the seek then moves
-them back, and the stream has seen a jump (the restarts of faust-streaming #502 / #216 family).
+them back, and the stream has seen a jump (faust-streaming #216: PR #217 put the flow's resume
+after the seek, not the partitions').
 Here stream partitions asked to resume wait, paused, until the seek that follows has finished.
 """
 

@@ -9,11 +9,8 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from hookstream.config import parse_config
 from hookstream.consumers.testing import create_topic
-from hookstream.streams import command
-from hookstream.streams.command import committed_total
-from hookstream.streams.offsets import OffsetsProbe
+from hookstream.streams.offsets import OffsetsProbe, committed_offsets
 from hookstream.streams.watermark import encode_watermarks, watermark_headers
 
 pytestmark = pytest.mark.kafka
@@ -60,32 +57,22 @@ async def test_records_between_counts_data_records_not_transaction_markers_or_wa
         await probe.stop()
 
 
-async def test_the_committed_total_a_skip_restart_compares_is_the_groups_offsets_summed(
-    kafka_bootstrap, monkeypatch
-):
-    topic = f"test.offsets.total.{uuid.uuid4().hex[:8]}"
+async def test_the_committed_offsets_the_first_record_of_a_partition_is_checked_against(kafka_bootstrap):
+    topic = f"test.offsets.committed.{uuid.uuid4().hex[:8]}"
+    group = f"{topic}-app"
     await create_topic(kafka_bootstrap, topic, 2)
-    config = parse_config(
-        {"kafka": {"bootstrap_servers": kafka_bootstrap}, "streams": {"app_id": f"{topic}-app"}}
-    )
-    assert await committed_total(config) == 0  # a group that never committed
+    tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
+    assert await committed_offsets(kafka_bootstrap, "test", group) == {}  # a group that never committed
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=config.streams.app_id)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group)
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
         consumer.assign(tps)
         await consumer.commit({tps[0]: 3, tps[1]: 5})
-        assert await committed_total(config) == 8
-        await consumer.commit({tps[0]: 4})
-        assert await committed_total(config) == 9  # progress: what the restart count starts again on
+        assert await committed_offsets(kafka_bootstrap, "test", group) == {tps[0]: 3, tps[1]: 5}
+        assert await committed_offsets(kafka_bootstrap, "test", group, [tps[1]]) == {tps[1]: 5}
     finally:
         await consumer.stop()
-
-    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)  # it would replace the address below
-    monkeypatch.setattr(command, "COMMITTED_CHECK_S", 2)  # retried until then
-    unreachable = parse_config({"kafka": {"bootstrap_servers": "127.0.0.1:1"}})
-    assert await committed_total(unreachable) is None  # no answer: counted as no progress
 
 
 async def test_the_seek_to_committed_offsets_also_moves_partitions_with_none_or_0_committed(kafka_bootstrap):

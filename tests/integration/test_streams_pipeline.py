@@ -57,11 +57,10 @@ from .support import free_port, make_config, read_topic, running_ingest
 
 pytestmark = pytest.mark.kafka
 
-RESTARTING_OUTPUT_S = 180
-"""How long a restarted worker gets to work off a backlog. With one, faust can still hand on a
-partition past the committed offset at a start (a race between its seek and resumed fetching;
-see streams/README.md); the worker then re-executes itself (no loss), and a restart can take ~20 s
-when faust's final commit does not return: several in a row have taken 90-120 s here."""
+RESTARTING_OUTPUT_S = 120
+"""How long a restarted worker gets to work off a backlog (it takes a few seconds on an idle
+machine; the suite shares two cores with the broker). A worker that finds records skipped exits
+1 and is not restarted here: the test then fails on the output, as it must."""
 
 READY = "streams: processing"
 
@@ -170,14 +169,6 @@ class Pipeline:
             if not is_watermark(r.headers)
         ]
 
-    def reread_after_skip(self) -> bool:
-        """Whether a worker re-executed itself to re-read records faust's consumer skipped.
-
-        Then its counters restarted from zero and the re-read records were counted again, so
-        exact metric counts no longer hold; what the events topic holds is still asserted.
-        """
-        return "restarting (restart" in self.log_path.read_text(errors="replace")
-
     def diagnosis(self) -> str:
         """The worker's counters and the end of its log, for a failure message."""
         try:
@@ -262,9 +253,8 @@ async def test_redeliveries_of_an_event_id_come_out_once_across_a_restart(pipeli
     worker = p.start_worker()
     await p.wait_output(lambda out: {o.event_id for o in out} >= expected)
     m = p.metrics()
-    if not p.reread_after_skip():
-        assert m["hookstream_streams_forwarded_events_total"] == 20
-        assert m["hookstream_streams_duplicate_events_total"] == 2 * len(copies)
+    assert m["hookstream_streams_forwarded_events_total"] == 20
+    assert m["hookstream_streams_duplicate_events_total"] == 2 * len(copies)
     assert worker.stop() == 0
 
     # While it is down, the provider retries again (the table must remember across the restart),
@@ -277,12 +267,11 @@ async def test_redeliveries_of_an_event_id_come_out_once_across_a_restart(pipeli
     deadline = time.monotonic() + 30  # let it finish every raw record before judging
     while (m := p.metrics())["hookstream_streams_forwarded_events_total"] + m[
         "hookstream_streams_duplicate_events_total"
-    ] < len(copies) + 2 * len(new) and not p.reread_after_skip():
+    ] < len(copies) + 2 * len(new):
         assert time.monotonic() < deadline, m
         await asyncio.sleep(0.2)
-    if not p.reread_after_skip():
-        assert m["hookstream_streams_forwarded_events_total"] == len(new)
-        assert m["hookstream_streams_duplicate_events_total"] == len(copies) + len(new)
+    assert m["hookstream_streams_forwarded_events_total"] == len(new)
+    assert m["hookstream_streams_duplicate_events_total"] == len(copies) + len(new)
     await asyncio.sleep(0.5)
     out = await p.output()
     assert sorted(o.event_id for o in out) == sorted(expected)  # each exactly once
@@ -305,7 +294,7 @@ async def test_provider_retries_through_ingest_come_out_once(pipeline, kafka_boo
     expected = {f"{unique}-gh{i}" for i in range(5)}
     await p.wait_output(lambda out: {o.event_id for o in out} >= expected)
     deadline = time.monotonic() + 30
-    while p.metrics()["hookstream_streams_duplicate_events_total"] < 10 and not p.reread_after_skip():
+    while p.metrics()["hookstream_streams_duplicate_events_total"] < 10:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.2)
     out = await p.output()
@@ -314,7 +303,7 @@ async def test_provider_retries_through_ingest_come_out_once(pipeline, kafka_boo
 
 
 # -- (b) per-key order under uneven partition progress, with a restart ----------------------------
-@pytest.mark.timeout(420)  # RESTARTING_OUTPUT_S on top of the worker's start and a first phase
+@pytest.mark.timeout(300)  # RESTARTING_OUTPUT_S on top of the worker's start and a first phase
 async def test_per_key_order_survives_a_backlogged_partition_and_a_restart(pipeline, unique):
     p = await pipeline(partitions=4, max_wait_ms=20_000)  # watermarks must do it, not the bounded wait
     keys = [f"{unique}-k{i}" for i in range(8)]
@@ -366,7 +355,7 @@ async def test_per_key_order_survives_a_backlogged_partition_and_a_restart(pipel
 
 
 # -- (c) kill -9 mid-stream: zero loss ------------------------------------------------------------
-@pytest.mark.timeout(420)  # RESTARTING_OUTPUT_S on top of the worker's start and a first phase
+@pytest.mark.timeout(300)  # RESTARTING_OUTPUT_S on top of the worker's start and a first phase
 async def test_kill_minus_9_mid_stream_loses_nothing(pipeline, unique):
     p = await pipeline(partitions=4)
     keys = [f"{unique}-k{i}" for i in range(20)]
@@ -434,8 +423,6 @@ async def test_an_event_arriving_after_a_newer_one_was_released_is_marked_late(p
         ("third", False),
     ]
     m = p.metrics()
-    if p.reread_after_skip():
-        return  # counters restarted with the re-executed worker; the output above is the guarantee
     assert m["hookstream_streams_late_events_total"] == 1
     assert (
         m['hookstream_streams_released_events_total{reason="watermark"}']

@@ -96,12 +96,14 @@ async def test_skipped_records_stop_the_app_before_anything_past_them_is_handled
         return end - start
 
     app = App()
+    counted = []
     offsets = [(0, 0), (1, 0), (0, 1), (0, 4), (0, 5), (1, 1)]
-    await Batches(app, "t", handle, 100, 60, records_between).run(Stream(offsets))
+    await Batches(app, "t", handle, 100, 60, records_between, on_skipped=counted.append).run(Stream(offsets))
     assert asked == [("raw", 0, 2, 4)]
     assert handled_offsets(batches) == [(0, 0), (1, 0), (0, 1)]
     assert len(app.crashed) == 1 and isinstance(app.crashed[0], SkippedRecords)
-    assert app.hookstream_skipped is app.crashed[0]  # what the command re-executes on
+    assert app.hookstream_skipped is app.crashed[0]  # what the command's last line names
+    assert counted == [2]  # the metric
     assert "skipped 2 record(s) of raw[0] at offsets 2..3" in str(app.crashed[0])
 
 

@@ -69,27 +69,6 @@ def test_an_unreachable_broker_is_one_line_and_exit_1(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_skip_restarts_end_after_twenty_in_a_row_but_count_again_once_a_worker_settled():
-    from hookstream.streams.command import MAX_SKIP_RESTARTS, SETTLED_S, skip_restart
-
-    assert skip_restart(0, 3.0) == 1
-    assert skip_restart(MAX_SKIP_RESTARTS - 1, 3.0) == MAX_SKIP_RESTARTS
-    assert skip_restart(MAX_SKIP_RESTARTS, 3.0) is None  # a restart loop: exit 1
-    assert skip_restart(MAX_SKIP_RESTARTS, SETTLED_S + 1) == 1  # ran for a while: a new count
-    # The group's committed offsets moved since the previous restart: getting on, a new count.
-    assert skip_restart(MAX_SKIP_RESTARTS, 3.0, progressed=True) == 1
-
-
-def test_progress_between_skip_restarts_is_the_committed_total_growing():
-    from hookstream.streams.command import skip_progress
-
-    assert skip_progress("120", 121)
-    assert not skip_progress("120", 120)  # nothing committed since: stuck
-    assert not skip_progress(None, 500)  # the first restart: nothing to compare with
-    assert not skip_progress("120", None)  # Kafka did not say: counted as no progress
-    assert not skip_progress("garbage", 5)
-
-
 def _crash_record(exc: BaseException) -> logging.LogRecord:
     try:
         raise exc
