@@ -38,7 +38,6 @@ async def measure_dedupe_throughput(
     with tempfile.TemporaryDirectory(prefix="hookstream-bench-") as tmp:
         base = Path(tmp)
         config_path = base / f"bench-{suffix}.toml"
-        web_port = free_port()
         config_path.write_text(
             streams_config_toml(
                 bootstrap,
@@ -47,7 +46,7 @@ async def measure_dedupe_throughput(
                 partitions=partitions,
                 app_id=f"bench-streams-{suffix}",
                 data_dir=base / "data",
-                web_port=web_port,
+                web_port=free_port(),
                 watermark_interval_ms=100,
                 watermark_lag_ms=200,
                 session_timeout_ms=6000,
@@ -66,38 +65,69 @@ async def measure_dedupe_throughput(
         await produce_raw(bootstrap, config.kafka.raw_topic, records, linger_ms=5)
         unique = len({e.event_id for e, _ in records})
 
-        worker = WorkerProcess(config_path, base / f"bench-{suffix}.log").start()
-        try:
-            await asyncio.to_thread(worker.wait_for, "streams: processing", 120)
-            deadline = time.monotonic() + timeout
-            while True:
-                metrics = await _metrics(web_port)
-                done = metrics.get("hookstream_streams_released_events_total", 0) + metrics.get(
-                    "hookstream_streams_late_events_total", 0
-                )
-                if done >= unique:
-                    break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"benchmark did not finish in {timeout} s: {metrics}")
-                await asyncio.sleep(0.5)
-        finally:
-            await asyncio.to_thread(worker.stop)
-        forwarded = await _timestamps(bootstrap, repartition_topic(config), skip_watermarks=True)
-        published = await _timestamps(bootstrap, config.kafka.events_topic)
-        dedupe_s = (max(forwarded) - min(forwarded)) / 1000 or 0.001
-        end_to_end_s = (max(published) - min(forwarded)) / 1000 or 0.001
+        drained = await measure_drain(config_path, base / f"bench-{suffix}.log", n, unique, timeout=timeout)
         return {
             "raw_records": n,
             "distinct_events": unique,
-            "duplicates_dropped": int(metrics.get("hookstream_streams_duplicate_events_total", 0)),
             "partitions": partitions,
             "ordering_keys": key_count,
-            "dedupe_seconds": round(dedupe_s, 3),
-            "dedupe_events_per_s": round(n / dedupe_s),
-            "end_to_end_seconds": round(end_to_end_s, 3),
-            "end_to_end_events_per_s": round(n / end_to_end_s),
             "expected_distinct": distinct,
+            **drained,
         }
+
+
+async def measure_drain(
+    config_path: Path, log_path: Path, raw_records: int, unique: int, *, timeout: float = 600
+) -> dict[str, Any]:
+    """Start one worker on the backlog of ``raw_records`` records (``unique`` distinct event
+    ids) in the raw topic of ``config_path``, wait until it published every one, and time it
+    by the record timestamps its producer stamped: dedupe from its first to its last forward,
+    end to end from that first forward to the last event published."""
+    config = load_config(config_path)
+    worker = WorkerProcess(config_path, log_path).start()
+    try:
+        await asyncio.to_thread(worker.wait_for, "streams: processing", 120)
+        deadline = time.monotonic() + timeout
+        while True:
+            metrics = await _metrics(config.streams.web_port)
+            done = metrics.get("hookstream_streams_released_events_total", 0) + metrics.get(
+                "hookstream_streams_late_events_total", 0
+            )
+            if done >= unique:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"benchmark did not finish in {timeout} s: {metrics}")
+            await asyncio.sleep(0.5)
+        rss_mb = worker_rss_mb(worker)
+    finally:
+        await asyncio.to_thread(worker.stop)
+    forwarded = await _timestamps(
+        config.kafka.bootstrap_servers, repartition_topic(config), skip_watermarks=True
+    )
+    published = await _timestamps(config.kafka.bootstrap_servers, config.kafka.events_topic)
+    dedupe_s = (max(forwarded) - min(forwarded)) / 1000 or 0.001
+    end_to_end_s = (max(published) - min(forwarded)) / 1000 or 0.001
+    return {
+        "duplicates_dropped": int(metrics.get("hookstream_streams_duplicate_events_total", 0)),
+        "late": int(metrics.get("hookstream_streams_late_events_total", 0)),
+        "published": len(published),
+        "dedupe_seconds": round(dedupe_s, 3),
+        "dedupe_events_per_s": round(raw_records / dedupe_s),
+        "end_to_end_seconds": round(end_to_end_s, 3),
+        "end_to_end_events_per_s": round(raw_records / end_to_end_s),
+        "worker_rss_mb": rss_mb,
+    }
+
+
+def worker_rss_mb(worker: WorkerProcess) -> float | None:
+    """The worker process's resident memory now, in MB (Linux), else None."""
+    try:
+        for line in Path(f"/proc/{worker.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, AttributeError):
+        pass
+    return None
 
 
 async def _metrics(port: int) -> dict[str, float]:

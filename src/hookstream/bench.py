@@ -589,3 +589,120 @@ def run_dedupe_bench(
         **_header("dedupe"),
         **result,
     }
+
+
+# -- pipeline: ingest's rate against one streams worker's ----------------------------------------
+def _stripe_requests(
+    port: int, first: int, total: int, *, duplicate_every: int, keys: int, run: str
+) -> tuple[list[bytes], list[str]]:
+    """Signed Stripe ``payment_intent.succeeded`` deliveries of about 1 KB, request numbers
+    ``first..first+total-1``; one in ``duplicate_every`` repeats an earlier event (a provider
+    retry: same id and body). Returns the encoded requests and their event ids."""
+    from hookstream.ingest.providers import provider_class
+
+    stripe = provider_class("stripe")([SECRET])
+    now = int(time.time())
+    raw, ids = [], []
+    for i in range(first, first + total):
+        number = i - i // duplicate_every if (i + 1) % duplicate_every else i // duplicate_every
+        event_id = f"evt_{run}{number:09d}"
+        sample = stripe.sample(
+            "payment_intent.succeeded", now=now, event_id=event_id, resource_id=f"pi_{run}{number % keys:07d}"
+        )
+        payload = json.loads(sample.body)
+        payload["data"]["object"]["description"] = "x" * max(0, 1024 - len(sample.body) - 20)
+        body = json.dumps(payload, indent=2).encode()
+        raw.append(_encode("/webhooks/stripe", port, body, stripe.sign(body, timestamp=now)))
+        ids.append(event_id)
+    return raw, ids
+
+
+def run_pipeline_bench(
+    *,
+    n: int,
+    concurrency: int,
+    partitions: int,
+    duplicate_every: int,
+    warmup: int,
+    bootstrap: str | None,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """In one run: the events/s one ingest process accepts (verified, durably acknowledged), then
+    the events/s one streams worker dedupes and orders from the backlog that left, and their ratio.
+
+    Ingest is stopped before the worker starts, so neither takes CPU from the other. The backlog
+    is everything ingest accepted, the warm-up included; the worker's rate is over all of it.
+    """
+    from hookstream.config import load_config
+    from hookstream.streams.bench import measure_drain
+    from hookstream.streams.topics import create_topics
+
+    broker, bootstrap = _start_broker(bootstrap, progress)
+    suffix = uuid.uuid4().hex[:8]
+    try:
+        with tempfile.TemporaryDirectory(prefix="hookstream-bench-") as tmp:
+            config_path = Path(tmp) / "bench.toml"
+            config_path.write_text(
+                f'[kafka]\nbootstrap_servers = "{bootstrap}"\nraw_topic = "bench.raw.{suffix}"\n'
+                f'events_topic = "bench.events.{suffix}"\npartitions = {partitions}\nlinger_ms = 5\n'
+                f'[streams]\napp_id = "bench-streams-{suffix}"\ndata_dir = "{tmp}/streams"\nweb_port = {free_port()}\n'
+                f'[sources.stripe]\nprovider = "stripe"\nsecrets = ["{SECRET}"]\n'
+            )
+            os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None) if broker else None
+            config = load_config(config_path)
+            asyncio.run(create_topics(config))
+            server = _Server("ingest", str(config_path))
+            try:
+                server.wait_ready()
+                keys = max(1, (warmup + n) // 10)
+                warm, warm_ids = _stripe_requests(
+                    server.port, 0, warmup, duplicate_every=duplicate_every, keys=keys, run=suffix
+                )
+                timed, timed_ids = _stripe_requests(
+                    server.port, warmup, n, duplicate_every=duplicate_every, keys=keys, run=suffix
+                )
+                progress(f"bench: warming ingest up with {warmup} requests…")
+                warm_run = asyncio.run(_load(server.port, warm, concurrency))
+                progress(f"bench: ingest: {n} Stripe events of ~1 KB, {concurrency} concurrent…")
+                ingest = asyncio.run(_load(server.port, timed, concurrency, {"server": server.child.pid}))
+            finally:
+                server.close()
+            accepted = warm_run["statuses"].get("200", 0) + ingest["statuses"].get("200", 0)
+            if accepted != warmup + n:
+                raise BenchError(
+                    f"ingest accepted {accepted} of {warmup + n} requests: {warm_run['statuses']} {ingest['statuses']}"
+                )
+            unique = len(set(warm_ids) | set(timed_ids))
+            progress(
+                f"bench: ingest accepted {ingest['req_per_s']:.0f} events/s; one streams worker drains the {accepted}…"
+            )
+            try:
+                streams = asyncio.run(measure_drain(config_path, Path(tmp) / "streams.log", accepted, unique))
+            except TimeoutError as exc:
+                raise BenchError(str(exc)) from None
+    finally:
+        if broker is not None:
+            broker.stop()
+    if streams["published"] < unique:
+        raise BenchError(f"the worker published {streams['published']} of {unique} distinct events")
+    ratio = streams["end_to_end_events_per_s"] / ingest["req_per_s"]
+    progress(
+        f"bench: ingest {ingest['req_per_s']:.0f} events/s, one streams worker "
+        f"{streams['end_to_end_events_per_s']} events/s (dedupe + order): ratio {ratio:.3f}"
+    )
+    return {
+        **_header("pipeline"),
+        "load": {
+            "events": n,
+            "warmup_events": warmup,
+            "concurrency": concurrency,
+            "partitions": partitions,
+            "duplicate_every": duplicate_every,
+            "ordering_keys": keys,
+            "body_bytes": len(timed[0].split(b"\r\n\r\n", 1)[1]),
+            "acks": "all",
+        },
+        "ingest": ingest,
+        "streams": {"raw_records": accepted, "distinct_events": unique, **streams},
+        "ratio_streams_to_ingest": round(ratio, 3),
+    }

@@ -414,6 +414,29 @@ def bench_dedupe(n: int, partitions: int, duplicate_every: int, bootstrap: str |
     _write_bench(result, out)
 
 
+@bench.command("pipeline")
+@click.option("--events", "n", default=30000, show_default=True, type=click.IntRange(100, 10_000_000))
+@click.option("--concurrency", default=256, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--partitions", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--duplicate-every",
+    default=10,
+    show_default=True,
+    type=click.IntRange(2, 1000),
+    help="One delivery in this many repeats an earlier event (a provider retry).",
+)
+@click.option(
+    "--warmup", default=5000, show_default=True, type=click.IntRange(0, 1_000_000), help="Requests first."
+)
+@bench_bootstrap_option
+@bench_out_option("pipeline")
+def bench_pipeline(out: Path, **options: Any) -> None:
+    """Events/s one ingest process accepts vs one streams worker dedupes and orders, and their ratio."""
+    from hookstream.bench import run_pipeline_bench
+
+    _write_bench(run_pipeline_bench(progress=progress, **options), out)
+
+
 def _register_stage_commands() -> None:
     """The streams and consumers stages bring their own commands; the CLI only lists them."""
     from hookstream.consumers.commands import COMMANDS as consumer_commands
