@@ -701,6 +701,8 @@ def run_pipeline_bench(
             "ordering_keys": keys,
             "body_bytes": len(timed[0].split(b"\r\n\r\n", 1)[1]),
             "acks": "all",
+            "raw_topic": config.kafka.raw_topic,
+            "events_topic": config.kafka.events_topic,
         },
         "ingest": ingest,
         "streams": {"raw_records": accepted, "distinct_events": unique, **streams},
