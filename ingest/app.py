@@ -286,7 +286,7 @@ def create_app(
 ) -> Starlette:
     """Build the app. ``connect_timeout`` > 0 waits that long for Kafka at startup."""
     metrics = IngestMetrics()
-    publisher = publisher or Publisher(config.kafka)
+    publisher = publisher or Publisher(config.kafka, progress_interval_ms=config.ingest.progress_interval_ms)
     metrics.watch_batches(publisher)
     trusted = config.ingest.trusted_proxies
     retry_after = str(config.ingest.retry_after_seconds)
@@ -402,7 +402,7 @@ def create_app(
         started = time.perf_counter()
         try:
             headers = routing_headers(event_id, description.ordering_key, received_ms, created_ms)
-            waiter = publisher.enqueue(event_id.encode(), value, headers)
+            waiter = publisher.enqueue(event_id.encode(), value, headers, received_ms)
         except RecordTooLarge as exc:
             return refusal(413, "event_too_large", str(exc))
         except PublishError as exc:

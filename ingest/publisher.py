@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from functools import partial
 
 from aiokafka import AIOKafkaProducer
@@ -36,6 +37,7 @@ from hookstream.config import KafkaConfig
 from hookstream.errors import PublishError, RecordTooLarge
 from hookstream.kafka_topics import admin_client, ensure_sized_topic
 from hookstream.message_size import compressed_bound
+from hookstream.schemas.progress import Progress, encode_progress, progress_headers
 
 log = logging.getLogger("hookstream.ingest")
 
@@ -105,7 +107,17 @@ async def ensure_raw_topic(kafka: KafkaConfig) -> int:
 class _Batch:
     """Records for one partition, and the requests waiting for their acknowledgement."""
 
-    __slots__ = ("partition", "node", "builder", "waiters", "linger", "deadline", "lingered")
+    __slots__ = (
+        "partition",
+        "node",
+        "builder",
+        "waiters",
+        "linger",
+        "deadline",
+        "lingered",
+        "received_min",
+        "marks",
+    )
 
     def __init__(self, partition: int, node: int, builder: BatchBuilder) -> None:
         self.partition = partition
@@ -117,9 +129,13 @@ class _Batch:
         self.waiters: list[asyncio.Future[None]] = []
         self.linger: asyncio.TimerHandle | None = None
         self.deadline: asyncio.TimerHandle | None = None
+        self.received_min: int | None = None
+        self.marks: list[asyncio.Future[None]] = []
+        """Its progress markers' futures (not requests: ``waiters`` are)."""
+        """The earliest received_at (epoch ms) of its records: what a progress marker must wait for."""
 
     def fail(self, error: PublishError) -> None:
-        for waiter in self.waiters:
+        for waiter in (*self.waiters, *self.marks):
             if not waiter.done():
                 waiter.set_exception(PublishError(str(error)))  # one instance per request: tracebacks
 
@@ -127,8 +143,14 @@ class _Batch:
 class Publisher:
     """Owns the producer. ``start`` keeps retrying in the background until Kafka answers."""
 
-    def __init__(self, config: KafkaConfig, *, max_defer_s: float = MAX_DEFER_S) -> None:
+    def __init__(
+        self, config: KafkaConfig, *, max_defer_s: float = MAX_DEFER_S, progress_interval_ms: int = 0
+    ) -> None:
         self.config = config
+        self.instance = uuid.uuid4().hex[:16]
+        """Names this process in its progress markers."""
+        self._progress_s = progress_interval_ms / 1000
+        self._progress_task: asyncio.Task[None] | None = None
         self._max_defer_s = max_defer_s
         self._producer: AIOKafkaProducer | None = None
         self._connect_task: asyncio.Task[None] | None = None
@@ -183,6 +205,39 @@ class Publisher:
     async def start(self) -> None:
         """Begin connecting; returns at once. ``ready`` turns true once Kafka answered."""
         self._connect_task = asyncio.create_task(self._connect_loop(), name="hookstream-kafka-connect")
+        if self._progress_s > 0:
+            self._progress_task = asyncio.create_task(self._progress_loop(), name="hookstream-progress")
+
+    def received_before(self, now_ms: int) -> int:
+        """Every record enqueued with a received_at before the returned time (epoch ms) has been
+        acknowledged, or refused and answered 503; ``now_ms`` when none is waiting. A request
+        stamps its received_at and enqueues its record in one step of the event loop, so no
+        request between the two is missed."""
+        waiting = [b.received_min for b in self._unsettled if b.received_min is not None]
+        return min(waiting, default=now_ms)
+
+    def mark_progress(self, before_ms: int | None) -> None:
+        """Append a progress marker to every raw partition, behind the records batched there."""
+        producer = self._producer
+        if producer is None or not self._partitions:
+            return
+        value = encode_progress(Progress(self.instance, before_ms))
+        headers = progress_headers()
+        # A marker rides in the partition's open batch, or in a batch of its own where nothing is
+        # waiting for Kafka; where something is (Kafka slow or away), it waits for the next round
+        # instead of queueing batches of markers ahead of the requests' (leaving ones always go).
+        busy = {b.partition for b in self._unsettled} - set(self._open)
+        for partition in self._partitions:
+            if before_ms is None or partition not in busy:
+                self._append(producer, partition, None, value, headers, marker=True).add_done_callback(
+                    _ignore_result
+                )
+
+    async def _progress_loop(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(self._progress_s)
+            if not self._closing:
+                self.mark_progress(self.received_before(int(time.time() * 1000)))
 
     async def wait_ready(self, timeout: float) -> bool:
         try:
@@ -237,7 +292,9 @@ class Publisher:
         await self.enqueue(key, value, headers)
         return time.perf_counter() - started
 
-    def enqueue(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> asyncio.Future[None]:
+    def enqueue(
+        self, key: bytes, value: bytes, headers: list[tuple[str, bytes]], received_ms: int | None = None
+    ) -> asyncio.Future[None]:
         """Add one record to its partition's batch; the future is done once Kafka acknowledged it.
 
         ``publish`` without its coroutine, for the request path: every coroutine between the
@@ -252,14 +309,28 @@ class Publisher:
         size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
         if compressed_bound(size, self.config.compression) > self.record_limit:
             raise RecordTooLarge(self._too_large(size))
-        partition = self.partition_for(key)
+        return self._append(producer, self.partition_for(key), key, value, headers, received_ms)
+
+    def _append(
+        self,
+        producer: AIOKafkaProducer,
+        partition: int,
+        key: bytes | None,
+        value: bytes,
+        headers: list[tuple[str, bytes]],
+        received_ms: int | None = None,
+        *,
+        marker: bool = False,
+    ) -> asyncio.Future[None]:
         batch = self._open.get(partition) or self._open_batch(producer, partition)
         if batch.builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
             self._seal(batch)  # full: hand it over and start the next one
             batch = self._open_batch(producer, partition)
             batch.builder.append(timestamp=None, key=key, value=value, headers=headers)  # first always fits
+        if received_ms is not None and (batch.received_min is None or received_ms < batch.received_min):
+            batch.received_min = received_ms
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        batch.waiters.append(waiter)
+        (batch.marks if marker else batch.waiters).append(waiter)
         return waiter
 
     def _too_large(self, size: int) -> str:
@@ -326,7 +397,7 @@ class Publisher:
             async with lock:  # asyncio locks are FIFO: batches of a partition keep their order
                 if producer is None:
                     raise PublishError("the producer is closed")
-                if all(waiter.done() for waiter in batch.waiters):
+                if batch.waiters and all(waiter.done() for waiter in batch.waiters):
                     # Every request was already answered 503 (Kafka was too slow or away): its
                     # provider will retry. Not sending keeps a long outage from piling up
                     # batches behind the one aiokafka is still trying to deliver.
@@ -402,7 +473,7 @@ class Publisher:
         if error is not None:
             batch.fail(error)
             return
-        for waiter in batch.waiters:
+        for waiter in (*batch.waiters, *batch.marks):
             if not waiter.done():
                 waiter.set_result(None)
 
@@ -422,6 +493,9 @@ class Publisher:
 
     async def stop(self) -> None:
         """Hand over what is batched, wait for it (up to the publish timeout), flush and close."""
+        if self._progress_task is not None:
+            self._progress_task.cancel()
+            self.mark_progress(None)  # streams need not wait for this process any more
         self._closing = True
         if self._replace_task is not None:  # the old producer's stop; no reconnect after it
             await asyncio.wait({self._replace_task}, timeout=self._timeout_s)
@@ -442,3 +516,9 @@ class Publisher:
         for batch in list(self._unsettled):
             self._settle(batch, PublishError("the producer stopped before Kafka acknowledged"))
         self._ready.clear()
+
+
+def _ignore_result(future: asyncio.Future[None]) -> None:
+    """A progress marker that did not land is superseded by the next one."""
+    if not future.cancelled():
+        future.exception()

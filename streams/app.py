@@ -119,7 +119,7 @@ def build_app(
         Deduper(TableSeenIds(seen, window)),
         repartition_topic=by_key.get_topic_name(),
         repartition_partitions=partitions,
-        progress=RawProgress(s.watermark_lag_ms),
+        progress=RawProgress(s.watermark_lag_ms, s.ingest_idle_ms),
         metrics=metrics,
         raw_topic=k.raw_topic,
         kafka=k,

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
 from hookstream.kafka_topics import admin_client
+from hookstream.schemas.progress import is_progress
 from hookstream.streams.watermark import is_watermark
 
 
@@ -97,7 +98,9 @@ class OffsetsProbe(Service):
             while await consumer.position(tp) < end:
                 batches = await consumer.getmany(tp, timeout_ms=1000, max_records=end - start)
                 count += sum(
-                    1 for r in batches.get(tp, ()) if start <= r.offset < end and not is_watermark(r.headers)
+                    1
+                    for r in batches.get(tp, ())
+                    if start <= r.offset < end and not is_watermark(r.headers) and not is_progress(r.headers)
                 )
                 if not batches:
                     break  # nothing more to read below ``end`` (e.g. deleted by retention)

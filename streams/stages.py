@@ -30,6 +30,7 @@ from hookstream.schemas.envelope import (
     header_pairs,
     routing_of,
 )
+from hookstream.schemas.progress import Progress, decode_progress, is_progress
 from hookstream.streams.acks import InOrderAcks
 from hookstream.streams.dedupe import Deduper, Sighting
 from hookstream.streams.metrics import StreamsMetrics
@@ -144,7 +145,15 @@ class DedupeStage:
                 in_batch.add(where)
                 fresh.append(event)
         events = fresh
+        marks: dict[int, Progress] = {}
         for event in events:
+            if is_progress(event.message.headers):
+                try:
+                    marks[id(event)] = decode_progress(event.value)
+                except ValueError as exc:
+                    self.metrics.undecodable.inc()
+                    log.error("skipping a malformed progress marker at %s: %s", _coordinates(event), exc)
+                continue
             try:
                 envelope = Envelope.read(event)
             except Exception as exc:  # a foreign or corrupt record: skip it, say where it is
@@ -172,13 +181,16 @@ class DedupeStage:
         self.deduper.confirm(split.first)  # only now: see the module docstring of dedupe
         self.metrics.forwarded.inc(len(split.first))
         self.metrics.duplicates.inc(len(split.duplicates))
-        for event in events:
+        for event in events:  # in offset order: a marker counts once what precedes it is forwarded
             envelope = read.get(id(event))
             self.progress.processed(
                 event.message.partition,
                 event.message.offset,
                 envelope.routing.received_at_ms if envelope else None,
             )
+            mark = marks.get(id(event))
+            if mark is not None:
+                self.progress.ingest_progress(event.message.partition, mark)
 
     async def publish_watermarks(self) -> None:
         """Tell every repartition partition how far this worker's raw partitions have got."""
@@ -193,7 +205,7 @@ class DedupeStage:
             for tp in owned:
                 if tp in ends:
                     self.progress.caught_up(tp.partition, ends[tp], as_of)
-        value = encode_watermarks(self.progress.watermarks(tp.partition for tp in owned))
+        value = encode_watermarks(self.progress.watermarks((tp.partition for tp in owned), now_ms()))
         deliveries = [
             await self.app.producer.send(self.repartition_topic, None, value, q, None, watermark_headers())
             for q in range(self.repartition_partitions)

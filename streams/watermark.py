@@ -14,6 +14,16 @@ Both trail by ``lag_ms``, the time a record may take from ingest's clock to the 
 record that lands later than that is not lost: if a newer event of its key was released in the
 meantime, it is published with ``late=True``.
 
+That is a guess. Where ingest writes progress markers (``schemas/progress``), a raw partition's
+watermark is instead what they say, no guess: the lowest ``before`` of the ingest processes
+heard from within ``idle_ms`` of the newest marker there. One that stops marking (it died, or
+cannot reach Kafka) holds the partition back for ``idle_ms`` at most; one that stops cleanly
+says so and holds nothing back. Markers and ``received_at`` come from ingest's clocks: several
+ingest processes whose clocks differ by ``d`` order their events by their own clocks, and an
+event of the one ahead waits up to ``d`` longer. The markers are taken as live while the newest
+is within ``idle_ms`` of this worker's clock (so clocks must agree far better than that); when
+they are not (ingest stopped, or a backlog is being worked off), the guess above applies.
+
 Watermark records travel on the repartition topic next to the data, with no key, one to each
 partition, marked by the ``hookstream-kind: watermark`` header; the value is JSON
 ``{"watermarks": {"<raw partition>": <ms>}}``. A worker that owns no raw partition still sends
@@ -26,8 +36,8 @@ import json
 from collections.abc import Iterable, Mapping
 
 from hookstream.schemas.envelope import RecordHeaders, header_pairs
+from hookstream.schemas.progress import KIND_HEADER, Progress
 
-KIND_HEADER = "hookstream-kind"
 WATERMARK_KIND = b"watermark"
 
 
@@ -56,10 +66,23 @@ def watermark_headers() -> list[tuple[str, bytes]]:
 class RawProgress:
     """What one worker knows about the raw partitions it owns. Pure: times are passed in."""
 
-    def __init__(self, lag_ms: int) -> None:
+    def __init__(self, lag_ms: int, idle_ms: int = 1000) -> None:
         self.lag_ms = lag_ms
+        self.idle_ms = idle_ms
         self._next_offset: dict[int, int] = {}
         self._progress: dict[int, int] = {}
+        self._ingest: dict[int, dict[str, int]] = {}  # partition -> ingest instance -> before ms
+
+    def ingest_progress(self, partition: int, progress: Progress) -> None:
+        """A progress marker of ``partition`` was handled (everything before it was forwarded)."""
+        instances = self._ingest.setdefault(partition, {})
+        if progress.before_ms is None:
+            instances.pop(progress.instance, None)
+            return
+        instances[progress.instance] = max(progress.before_ms, instances.get(progress.instance, 0))
+        newest = max(instances.values())
+        for gone in [i for i, ms in instances.items() if newest - ms > 60 * self.idle_ms]:
+            del instances[gone]
 
     def processed(self, partition: int, offset: int, received_ms: int | None) -> None:
         """A record was handled (forwarded and acknowledged, or dropped as a duplicate)."""
@@ -86,13 +109,22 @@ class RawProgress:
         self._advance(partition, as_of_ms)
         return True
 
-    def watermarks(self, partitions: Iterable[int]) -> dict[int, int]:
-        return {p: self._progress[p] - self.lag_ms for p in partitions if p in self._progress}
+    def watermarks(self, partitions: Iterable[int], now_ms: int) -> dict[int, int]:
+        marks = {}
+        for p in partitions:
+            instances = self._ingest.get(p)
+            newest = max(instances.values()) if instances else None
+            if newest is not None and now_ms - newest <= self.idle_ms:
+                marks[p] = min(ms for ms in instances.values() if newest - ms <= self.idle_ms)
+            elif p in self._progress:
+                marks[p] = self._progress[p] - self.lag_ms
+        return marks
 
     def forget(self) -> None:
         """After a rebalance: partitions are read again from their committed offsets."""
         self._next_offset.clear()
         self._progress.clear()
+        self._ingest.clear()
 
     def _advance(self, partition: int, ms: int) -> None:
         if ms > self._progress.get(partition, ms - 1):

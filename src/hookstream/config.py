@@ -56,6 +56,8 @@ class IngestConfig:
     port: int = 8000
     trusted_proxies: tuple[IPNetwork, ...] = ()
     retry_after_seconds: int = 5
+    progress_interval_ms: int = 50
+    """How often ingest tells every raw partition how far it has been acknowledged (0: never)."""
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,13 @@ class StreamsConfig:
     web_port: int = 6066
     web_bind: str = "127.0.0.1"
     """Address the worker's web server (``/metrics``) binds to; "0.0.0.0" to let Prometheus scrape it."""
-    watermark_interval_ms: int = 200
+    watermark_interval_ms: int = 50
     """How often each worker tells the sequencer how far it has read the raw partitions it owns."""
     watermark_lag_ms: int = 1000
-    """How long after its received_at a record may still land in the raw topic (ingest's publish latency)."""
+    """For raw partitions without ingest's progress markers: how long after its received_at a
+    record may still land in the raw topic (ingest's publish latency)."""
+    ingest_idle_ms: int = 1000
+    """An ingest process whose progress markers stopped this long ago holds nothing back."""
     session_timeout_ms: int = 30_000
     """How long the broker waits for a silent (crashed) worker before its partitions move on."""
 
@@ -310,6 +315,7 @@ def _parse_ingest(r: _Reader) -> IngestConfig:
         port=r.positive_int("port", d.port),
         trusted_proxies=r.networks("trusted_proxies"),
         retry_after_seconds=r.positive_int("retry_after_seconds", d.retry_after_seconds),
+        progress_interval_ms=r.positive_int("progress_interval_ms", d.progress_interval_ms, minimum=0),
     )
 
 
@@ -329,6 +335,7 @@ def _parse_streams(r: _Reader) -> StreamsConfig:
         web_bind=r.get("web_bind", str, d.web_bind),
         watermark_interval_ms=r.positive_int("watermark_interval_ms", d.watermark_interval_ms, minimum=10),
         watermark_lag_ms=r.positive_int("watermark_lag_ms", d.watermark_lag_ms, minimum=0),
+        ingest_idle_ms=r.positive_int("ingest_idle_ms", d.ingest_idle_ms, minimum=10),
         # Brokers refuse less than group.min.session.timeout.ms (6 s by default).
         session_timeout_ms=r.positive_int("session_timeout_ms", d.session_timeout_ms, minimum=1000),
     )

@@ -15,6 +15,7 @@ from hookstream.errors import HookstreamError
 from hookstream.kafka_topics import unreachable
 from hookstream.message_size import fetch_sizes
 from hookstream.schemas.envelope import RecordHeaders, decode_raw_event
+from hookstream.schemas.progress import is_progress
 
 
 def event_as_json(value: bytes, headers: RecordHeaders = None) -> dict[str, Any]:
@@ -66,6 +67,8 @@ async def tail_topic(
                 continue
             for records in batch.values():
                 for record in records:
+                    if is_progress(record.headers):
+                        continue  # not an event: ingest's progress marker
                     try:
                         line = event_as_json(record.value, record.headers)
                         line.update(partition=record.partition, offset=record.offset)

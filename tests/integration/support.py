@@ -15,6 +15,7 @@ from hookstream.config import Config, parse_config
 from hookstream.ingest.app import create_app
 from hookstream.ingest.server import uvicorn_config
 from hookstream.local_kafka import free_port
+from hookstream.schemas.progress import is_progress
 
 
 def make_config(
@@ -69,8 +70,9 @@ async def running_ingest(config: Config, **kwargs: Any) -> AsyncIterator[str]:
         await asyncio.wait_for(task, 60)
 
 
-async def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list[Any]:
-    """Every record now in ``topic``, read from the beginning up to the current end offsets."""
+async def read_topic(bootstrap: str, topic: str, timeout: float = 30, *, markers: bool = False) -> list[Any]:
+    """Every record now in ``topic``, read from the beginning up to the current end offsets;
+    ingest's progress markers only with ``markers`` (they are not events)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -94,7 +96,7 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list[An
                 raise TimeoutError(f"could not read {topic} to its end in {timeout} s")
             batch = await consumer.getmany(timeout_ms=500)
             for recs in batch.values():
-                records.extend(recs)
+                records.extend(r for r in recs if markers or not is_progress(r.headers))
         return records
     finally:
         await consumer.stop()

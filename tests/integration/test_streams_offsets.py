@@ -10,6 +10,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from hookstream.consumers.testing import create_topic
+from hookstream.schemas.progress import Progress, encode_progress, progress_headers
 from hookstream.streams.offsets import OffsetsProbe, committed_offsets
 from hookstream.streams.watermark import encode_watermarks, watermark_headers
 
@@ -31,12 +32,16 @@ async def test_records_between_counts_data_records_not_transaction_markers_or_wa
         await producer.stop()
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
-    try:  # two watermarks at 5 and 6 (no key, as the streams worker sends them), a record at 7
-        for _ in range(2):
-            sent = await producer.send_and_wait(
-                topic, encode_watermarks({0: 1}), partition=0, headers=watermark_headers()
-            )
-            offsets.append(sent.offset)
+    try:  # a watermark at 5 (no key, as the streams worker sends them), a progress marker at 6
+        # (as ingest writes them to the raw topic), a record at 7
+        sent = await producer.send_and_wait(
+            topic, encode_watermarks({0: 1}), partition=0, headers=watermark_headers()
+        )
+        offsets.append(sent.offset)
+        mark = encode_progress(Progress("i", 1))
+        offsets.append(
+            (await producer.send_and_wait(topic, mark, partition=0, headers=progress_headers())).offset
+        )
         offsets.append((await producer.send_and_wait(topic, b"c", key=b"k", partition=0)).offset)
     finally:
         await producer.stop()
@@ -49,7 +54,7 @@ async def test_records_between_counts_data_records_not_transaction_markers_or_wa
         assert await probe.records_between(topic, 0, 2, 3) == 0  # the marker alone: not a skip
         assert await probe.records_between(topic, 0, 2, 5) == 1
         assert await probe.records_between(topic, 0, 0, 5) == 3
-        assert await probe.records_between(topic, 0, 5, 7) == 0  # watermarks alone: not a skip
+        assert await probe.records_between(topic, 0, 5, 7) == 0  # watermarks, markers alone: not a skip
         assert await probe.records_between(topic, 0, 4, 8) == 1
         assert await probe.records_between(topic, 0, 0, 8) == 4
         assert await probe.records_between(topic, 0, 8, 12) == 0  # past the end: nothing there

@@ -30,14 +30,18 @@ HEADERS = provider_class("github")(["s"]).sign(BODY, timestamp=0) | {
 class BrokenPublisher(Publisher):
     """A bug between the signature check and Kafka's acknowledgement."""
 
-    def enqueue(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> asyncio.Future[None]:
+    def enqueue(
+        self, key: bytes, value: bytes, headers: list[tuple[str, bytes]], received_ms=None
+    ) -> asyncio.Future[None]:
         raise RuntimeError("boom")
 
 
 class BrokenLaterPublisher(Publisher):
     """A bug that surfaces while the request waits for Kafka's acknowledgement."""
 
-    def enqueue(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> asyncio.Future[None]:
+    def enqueue(
+        self, key: bytes, value: bytes, headers: list[tuple[str, bytes]], received_ms=None
+    ) -> asyncio.Future[None]:
         waiter = asyncio.get_running_loop().create_future()
         asyncio.get_running_loop().call_soon(waiter.set_exception, RuntimeError("boom"))
         return waiter
