@@ -58,13 +58,14 @@ async def tail_topic(
         await consumer.stop()
         raise HookstreamError(unreachable(config.kafka.bootstrap_servers, exc)) from None
     count = 0
+    loop = asyncio.get_running_loop()
+    idle_since = loop.time()  # ``timeout``: seconds without an event (markers keep coming)
     try:
         while max_events is None or count < max_events:
-            batch = await consumer.getmany(timeout_ms=int((timeout or 1) * 1000))
-            if not batch:
-                if timeout is not None:
-                    break
-                continue
+            wait = (timeout or 1) if timeout is None else max(0.0, idle_since + timeout - loop.time())
+            batch = await consumer.getmany(timeout_ms=int(wait * 1000))
+            if timeout is not None and loop.time() >= idle_since + timeout and not _has_events(batch):
+                break
             for records in batch.values():
                 for record in records:
                     if is_progress(record.headers):
@@ -79,6 +80,7 @@ async def tail_topic(
                             "undecodable": str(exc),
                         }
                     emit(orjson.dumps(line).decode())
+                    idle_since = loop.time()
                     count += 1
                     if max_events is not None and count >= max_events:
                         return count
@@ -86,3 +88,7 @@ async def tail_topic(
     finally:
         await consumer.stop()
     return count
+
+
+def _has_events(batch: dict[Any, list[Any]]) -> bool:
+    return any(not is_progress(r.headers) for records in batch.values() for r in records)
