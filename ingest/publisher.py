@@ -130,9 +130,9 @@ class _Batch:
         self.linger: asyncio.TimerHandle | None = None
         self.deadline: asyncio.TimerHandle | None = None
         self.received_min: int | None = None
+        """The earliest received_at (epoch ms) of its records: what a progress marker must wait for."""
         self.marks: list[asyncio.Future[None]] = []
         """Its progress markers' futures (not requests: ``waiters`` are)."""
-        """The earliest received_at (epoch ms) of its records: what a progress marker must wait for."""
 
     def fail(self, error: PublishError) -> None:
         for waiter in (*self.waiters, *self.marks):

@@ -392,16 +392,33 @@ def bench_e2e(rate: int, seconds: float, bootstrap: str | None, out: Path) -> No
     _write_bench(result, out)
 
 
+def bench_backlog_options(events: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The shape of the backlog a streams benchmark drains."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(
+            (
+                click.option(
+                    "--events", "n", default=events, show_default=True, type=click.IntRange(100, 10_000_000)
+                ),
+                click.option("--partitions", default=8, show_default=True, type=click.IntRange(1, 256)),
+                click.option(
+                    "--duplicate-every",
+                    default=10,
+                    show_default=True,
+                    type=click.IntRange(2, 1000),
+                    help="One delivery in this many repeats an earlier event id (a provider retry).",
+                ),
+            )
+        ):
+            f = option(f)
+        return f
+
+    return decorate
+
+
 @bench.command("dedupe")
-@click.option("--events", "n", default=20000, show_default=True, type=click.IntRange(100, 10_000_000))
-@click.option("--partitions", default=8, show_default=True, type=click.IntRange(1, 256))
-@click.option(
-    "--duplicate-every",
-    default=10,
-    show_default=True,
-    type=click.IntRange(2, 1000),
-    help="One raw record in this many repeats an earlier event id.",
-)
+@bench_backlog_options(20000)
 @bench_bootstrap_option
 @bench_out_option("dedupe")
 def bench_dedupe(n: int, partitions: int, duplicate_every: int, bootstrap: str | None, out: Path) -> None:
@@ -415,16 +432,8 @@ def bench_dedupe(n: int, partitions: int, duplicate_every: int, bootstrap: str |
 
 
 @bench.command("pipeline")
-@click.option("--events", "n", default=30000, show_default=True, type=click.IntRange(100, 10_000_000))
+@bench_backlog_options(30000)
 @click.option("--concurrency", default=256, show_default=True, type=click.IntRange(1, 4096))
-@click.option("--partitions", default=8, show_default=True, type=click.IntRange(1, 256))
-@click.option(
-    "--duplicate-every",
-    default=10,
-    show_default=True,
-    type=click.IntRange(2, 1000),
-    help="One delivery in this many repeats an earlier event (a provider retry).",
-)
 @click.option(
     "--warmup", default=5000, show_default=True, type=click.IntRange(0, 1_000_000), help="Requests first."
 )

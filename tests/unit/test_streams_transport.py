@@ -13,14 +13,19 @@ from hookstream.config import parse_config
 from hookstream.streams.app import build_app
 
 
-async def test_stream_partitions_resume_only_once_the_seek_to_committed_offsets_returned(tmp_path):
-    config = parse_config(
-        {
-            "kafka": {"bootstrap_servers": "127.0.0.1:1", "raw_topic": "t.raw"},
-            "streams": {"data_dir": str(tmp_path)},
-        }
+def worker_app(tmp_path):
+    return build_app(
+        parse_config(
+            {
+                "kafka": {"bootstrap_servers": "127.0.0.1:1", "raw_topic": "t.raw"},
+                "streams": {"data_dir": str(tmp_path)},
+            }
+        )
     )
-    app = build_app(config)
+
+
+async def test_stream_partitions_resume_only_once_the_seek_to_committed_offsets_returned(tmp_path):
+    app = worker_app(tmp_path)
     consumer = app.consumer
     stream = TopicPartition("t.raw", 0)
     changelog = TopicPartition(sorted(app.tables.changelog_topics)[0], 0)
@@ -43,13 +48,7 @@ async def test_stream_partitions_resume_only_once_the_seek_to_committed_offsets_
 
 
 async def test_a_stream_partition_revoked_before_the_seek_is_not_resumed(tmp_path):
-    config = parse_config(
-        {
-            "kafka": {"bootstrap_servers": "127.0.0.1:1", "raw_topic": "t.raw"},
-            "streams": {"data_dir": str(tmp_path)},
-        }
-    )
-    app = build_app(config)
+    app = worker_app(tmp_path)
     consumer = app.consumer
     kept, moved = TopicPartition("t.raw", 0), TopicPartition("t.raw", 1)
     consumer.assignment = lambda: {kept}  # ``moved`` went to another worker meanwhile
@@ -68,6 +67,6 @@ async def test_a_stream_partition_revoked_before_the_seek_is_not_resumed(tmp_pat
 def test_the_producer_buffer_holds_the_table_writes_of_a_batch_without_stalling_the_stream(tmp_path):
     from hookstream.streams.app import DEDUPE_BATCH, SEQUENCE_BATCH
 
-    app = build_app(parse_config({"streams": {"data_dir": str(tmp_path)}}))
+    app = worker_app(tmp_path)
     # One write per dedupe record and one per key released; faust's own limit is 100.
     assert app.producer.buffer.max_messages >= 2 * (DEDUPE_BATCH + SEQUENCE_BATCH)
