@@ -7,8 +7,9 @@ the raw topic is keyed by event id and its partitions are read at different pace
 How (one ``Sequencer`` per partition of the repartition topic, which is keyed by ordering key):
 
 * Dedupe forwards each first sighting to the repartition topic and, after the broker
-  acknowledged it, counts its raw partition as having progressed to its ``received_at``.
-  Every few hundred ms each worker sends a watermark per raw partition it owns to *every*
+  acknowledged it, counts its raw partition as having progressed as far as ingest's progress
+  markers there say (else to its ``received_at``, less a lag: see ``watermark``).
+  Every ``watermark_interval_ms`` each worker sends a watermark per raw partition it owns to *every*
   repartition partition (see ``watermark``): "raw partition p has forwarded everything
   received before T". Since a watermark is sent after the data it covers, within one
   repartition partition it arrives after that data.
