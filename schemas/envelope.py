@@ -174,7 +174,7 @@ def routing_headers(
 ) -> list[tuple[str, bytes]]:
     """The record headers of an envelope in the current schema: its fingerprint and its routing."""
     headers = [
-        (FINGERPRINT_HEADER, schema_fingerprint("raw_event").encode()),
+        _fingerprint_pair(),
         (EVENT_ID_HEADER, event_id.encode()),
         (ORDERING_KEY_HEADER, ordering_key.encode()),
         (RECEIVED_AT_HEADER, b"%d" % received_at_ms),
@@ -184,6 +184,11 @@ def routing_headers(
     return headers
 
 
+@cache
+def _fingerprint_pair() -> tuple[str, bytes]:
+    return (FINGERPRINT_HEADER, schema_fingerprint("raw_event").encode())
+
+
 def routing_of(headers: RecordHeaders) -> Routing | None:
     """The routing a record's headers carry, if it is an envelope of the current schema that
     ingest wrote them for; None otherwise (an earlier hookstream's record: decode the value)."""
@@ -191,7 +196,7 @@ def routing_of(headers: RecordHeaders) -> Routing | None:
     for key, value in header_pairs(headers):
         found[key] = value
     try:
-        if found.get(FINGERPRINT_HEADER) != schema_fingerprint("raw_event").encode():
+        if found.get(FINGERPRINT_HEADER) != _fingerprint_pair()[1]:
             return None
         created = found.get(CREATED_AT_HEADER)
         return Routing(

@@ -49,8 +49,13 @@ def decode_progress(data: bytes | None) -> Progress:
         raise ValueError(f"not a progress marker ({type(exc).__name__}: {exc})") from None
 
 
+def has_kind(headers: RecordHeaders, kind: bytes) -> bool:
+    """Whether a record is one of the non-event kinds above, by its ``hookstream-kind`` header."""
+    return any(name == KIND_HEADER and value == kind for name, value in header_pairs(headers))
+
+
 def is_progress(headers: RecordHeaders) -> bool:
-    return any(name == KIND_HEADER and value == PROGRESS_KIND for name, value in header_pairs(headers))
+    return has_kind(headers, PROGRESS_KIND)
 
 
 def progress_headers() -> list[tuple[str, bytes]]:

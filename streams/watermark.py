@@ -35,8 +35,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 
-from hookstream.schemas.envelope import RecordHeaders, header_pairs
-from hookstream.schemas.progress import KIND_HEADER, Progress
+from hookstream.schemas.envelope import RecordHeaders
+from hookstream.schemas.progress import KIND_HEADER, Progress, has_kind
 
 WATERMARK_KIND = b"watermark"
 
@@ -56,7 +56,7 @@ def decode_watermarks(data: bytes | None) -> dict[int, int]:
 
 
 def is_watermark(headers: RecordHeaders) -> bool:
-    return any(name == KIND_HEADER and value == WATERMARK_KIND for name, value in header_pairs(headers))
+    return has_kind(headers, WATERMARK_KIND)
 
 
 def watermark_headers() -> list[tuple[str, bytes]]:
