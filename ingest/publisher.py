@@ -237,7 +237,10 @@ class Publisher:
         while not self._closing:
             await asyncio.sleep(self._progress_s)
             if not self._closing:
-                self.mark_progress(self.received_before(int(time.time() * 1000)))
+                try:
+                    self.mark_progress(self.received_before(int(time.time() * 1000)))
+                except Exception as exc:  # the next round tries again; requests are unaffected
+                    log.warning("could not append progress markers", extra={"error": str(exc)})
 
     async def wait_ready(self, timeout: float) -> bool:
         try:

@@ -195,14 +195,17 @@ class DedupeStage:
     async def publish_watermarks(self) -> None:
         """Tell every repartition partition how far this worker's raw partitions have got."""
         owned = self._owned_raw_partitions()
-        if owned:
-            as_of = now_ms()  # before asking: whatever lands after the answer was received later
-            ends = await self.offsets.end_offsets(owned)
-            unknown = [tp for tp in owned if not self.progress.knows_position(tp.partition)]
+        as_of = now_ms()  # before asking: whatever lands after the answer was received later
+        # Partitions with live ingest markers need no broker round trip; the others are guessed
+        # from how far they were read (see ``watermark``).
+        guessed = [tp for tp in owned if self.progress.marked(tp.partition, as_of) is None]
+        if guessed:
+            ends = await self.offsets.end_offsets(guessed)
+            unknown = [tp for tp in guessed if not self.progress.knows_position(tp.partition)]
             if unknown:
                 for tp, offset in (await self.offsets.resume_offsets(unknown)).items():
                     self.progress.starts_at(tp.partition, offset)
-            for tp in owned:
+            for tp in guessed:
                 if tp in ends:
                     self.progress.caught_up(tp.partition, ends[tp], as_of)
         value = encode_watermarks(self.progress.watermarks((tp.partition for tp in owned), now_ms()))

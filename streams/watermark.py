@@ -109,13 +109,23 @@ class RawProgress:
         self._advance(partition, as_of_ms)
         return True
 
+    def marked(self, partition: int, now_ms: int) -> int | None:
+        """What live ingest markers say of ``partition``; None when there are none (then the
+        guess applies, which needs the partition's end offset)."""
+        instances = self._ingest.get(partition)
+        if not instances:
+            return None
+        newest = max(instances.values())
+        if now_ms - newest > self.idle_ms:
+            return None
+        return min(ms for ms in instances.values() if newest - ms <= self.idle_ms)
+
     def watermarks(self, partitions: Iterable[int], now_ms: int) -> dict[int, int]:
         marks = {}
         for p in partitions:
-            instances = self._ingest.get(p)
-            newest = max(instances.values()) if instances else None
-            if newest is not None and now_ms - newest <= self.idle_ms:
-                marks[p] = min(ms for ms in instances.values() if newest - ms <= self.idle_ms)
+            marked = self.marked(p, now_ms)
+            if marked is not None:
+                marks[p] = marked
             elif p in self._progress:
                 marks[p] = self._progress[p] - self.lag_ms
         return marks

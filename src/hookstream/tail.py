@@ -62,7 +62,7 @@ async def tail_topic(
     idle_since = loop.time()  # ``timeout``: seconds without an event (markers keep coming)
     try:
         while max_events is None or count < max_events:
-            wait = (timeout or 1) if timeout is None else max(0.0, idle_since + timeout - loop.time())
+            wait = 1.0 if timeout is None else max(0.0, idle_since + timeout - loop.time())
             batch = await consumer.getmany(timeout_ms=int(wait * 1000))
             if timeout is not None and loop.time() >= idle_since + timeout and not _has_events(batch):
                 break
