@@ -91,19 +91,8 @@ class Transport(faust_aiokafka.Transport):
     Consumer = Consumer
 
 
-PRODUCER_BUFFER_MESSAGES = 20_000
-"""Table writes faust's producer buffer holds before its conductor stops handing out records to
-drain it. faust's 100 is less than one batch writes: every batch stalled the stream on a drain
-that waits for one message at a time ("producer buffer full")."""
-
-
 class App(faust.App):
-    """faust's App with the consumer above, and room in the producer buffer for a batch."""
+    """faust's App with the consumer above (its producer transport is faust's own)."""
 
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)
-
-    def _new_producer(self) -> Any:
-        producer = super()._new_producer()
-        producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
-        return producer

@@ -62,11 +62,3 @@ async def test_a_stream_partition_revoked_before_the_seek_is_not_resumed(tmp_pat
     await consumer.perform_seek()
 
     assert consumer._get_active_partitions() == {kept}  # noqa: SLF001
-
-
-def test_the_producer_buffer_holds_the_table_writes_of_a_batch_without_stalling_the_stream(tmp_path):
-    from hookstream.streams.app import DEDUPE_BATCH, SEQUENCE_BATCH
-
-    app = worker_app(tmp_path)
-    # One write per dedupe record and one per key released; faust's own limit is 100.
-    assert app.producer.buffer.max_messages >= 2 * (DEDUPE_BATCH + SEQUENCE_BATCH)
