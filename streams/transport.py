@@ -79,8 +79,7 @@ class Consumer(faust_aiokafka.Consumer):
     async def perform_seek(self) -> None:
         await super().perform_seek()
         waiting, self._resume_after_seek = self._resume_after_seek, set()
-        assigned = self.assignment()
-        super().resume_partitions({tp for tp in waiting if tp in assigned})
+        super().resume_partitions(waiting)
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         self._resume_after_seek -= set(revoked)

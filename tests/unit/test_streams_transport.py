@@ -45,20 +45,3 @@ async def test_stream_partitions_resume_only_once_the_seek_to_committed_offsets_
 
     assert active_during_seek == [{changelog}]  # nothing of the stream was fetched before the seek
     assert consumer._get_active_partitions() == {stream, changelog}  # noqa: SLF001
-
-
-async def test_a_stream_partition_revoked_before_the_seek_is_not_resumed(tmp_path):
-    app = worker_app(tmp_path)
-    consumer = app.consumer
-    kept, moved = TopicPartition("t.raw", 0), TopicPartition("t.raw", 1)
-    consumer.assignment = lambda: {kept}  # ``moved`` went to another worker meanwhile
-
-    async def seek_to_committed():
-        return {kept: 1}
-
-    consumer.seek_to_committed = seek_to_committed
-    consumer.pause_partitions({kept, moved})
-    consumer.resume_partitions({kept, moved})
-    await consumer.perform_seek()
-
-    assert consumer._get_active_partitions() == {kept}  # noqa: SLF001
