@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 
 import pytest
@@ -36,9 +37,11 @@ async def test_the_ingest_bench_publishes_every_request_and_compares_the_apps_be
             assert run["statuses"] == {"200": 150}
             # The busy share is the server's CPU over the round's wall time: the same CPU as the
             # per-request figure (both rounded), and one event loop uses at most about one core.
+            # CPU is read in clock ticks, before and after: a round this short can be off by a
+            # tick in user and in system time, which alone can look like more than one core.
             cpu_seconds = run["server_cpu_us_per_request"] * run["requests"] / 1e6
             assert run["server_cpu_busy"] == pytest.approx(cpu_seconds / run["seconds"], abs=0.02)
-            assert run["server_cpu_busy"] <= 1.5
+            assert cpu_seconds <= 1.5 * run["seconds"] + 2 * 2 / os.sysconf("SC_CLK_TCK")
     # The load generator's CPU is counted too (in clock ticks: a single short run may show none).
     assert (
         sum(n[kind]["client_cpu_us_per_request"] for n in by_load.values() for kind in ("noop", "ingest")) > 0
