@@ -30,7 +30,7 @@ from aiokafka import TopicPartition
 from faust.types import EventT
 from prometheus_client import generate_latest
 
-from hookstream.config import Config
+from hookstream.config import Config, StreamsConfig
 from hookstream.message_size import fetch_sizes
 from hookstream.streams.batching import Batches, Halt
 from hookstream.streams.dedupe import Deduper
@@ -52,6 +52,12 @@ BATCH_WAIT_S = 0.01
 """Longest a lone record waits for company before its batch is handled."""
 SHUTDOWN_WAIT_S = 15
 """On SIGTERM, how long to let the batches in hand finish."""
+
+
+def silence_ms(s: StreamsConfig) -> int:
+    """How long without a watermark makes a raw partition silent: many missed intervals, and well
+    inside ``max_wait_ms``, so events are held before the bounded wait would release them."""
+    return max(4 * s.watermark_interval_ms, min(1000, s.max_wait_ms // 2))
 
 
 def build_app(
@@ -141,6 +147,8 @@ def build_app(
         max_wait_ms=s.max_wait_ms,
         metrics=metrics,
         kafka=k,
+        silence_ms=silence_ms(s),
+        max_hold_ms=s.max_hold_ms,
     )
 
     # -- agents -----------------------------------------------------------------------------------

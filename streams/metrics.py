@@ -40,7 +40,7 @@ class StreamsMetrics:
         self.released = Counter(
             "hookstream_streams_released_events",
             "Events published in order to the events topic.",
-            ["reason"],  # watermark | max_wait
+            ["reason"],  # watermark | max_wait (after max_hold_ms, for a silent partition)
             registry=self.registry,
         )
         self.late = Counter(
@@ -56,6 +56,12 @@ class StreamsMetrics:
         self.buffered = Gauge(
             "hookstream_streams_buffered_events",
             "Events the sequencer holds, waiting for slower raw partitions.",
+            registry=self.registry,
+        )
+        self.silent = Gauge(
+            "hookstream_streams_silent_raw_partitions",
+            "Raw partitions whose watermarks stopped (worker gone, group rebalancing) or that are "
+            "catching up after it; events they may precede are held, up to max_hold_ms.",
             registry=self.registry,
         )
         self.low_watermark = Gauge(

@@ -16,7 +16,12 @@ How (one ``Sequencer`` per partition of the repartition topic, which is keyed by
 * The sequencer buffers each key's events in a heap and releases the head once the low
   watermark (the minimum over all raw partitions) has passed its ``received_at``: by then no
   raw partition can still hold an earlier event of that key. A bounded wait (``max_wait_ms``)
-  releases it anyway, so a stalled or silent partition delays events, never stops them.
+  releases it anyway, so a slow partition delays events, never stops them.
+* A raw partition whose watermarks stopped (its worker was killed or paused, or the group is
+  rebalancing) is *silent*, not slow: what it still holds is forwarded later by whichever worker
+  takes it over, and releasing past it by ``max_wait_ms`` would make that late. So events it
+  blocks wait for it to be heard again, up to ``hold_ms`` (longer than the session timeout, so a
+  dead worker's partitions have moved by then); only then does the bounded wait apply.
 * An event that arrives after a newer event of its key was released is published at once with
   ``late=True`` and counted: never silently reordered.
 
@@ -143,11 +148,29 @@ class Sequencer:
     ``received_ms`` are wall-clock times from ingest.
     """
 
-    def __init__(self, raw_partitions: int, max_wait_ms: int, states: KeyStates) -> None:
+    def __init__(
+        self,
+        raw_partitions: int,
+        max_wait_ms: int,
+        states: KeyStates,
+        *,
+        silence_ms: int = 0,
+        hold_ms: int = 0,
+    ) -> None:
+        """``silence_ms``: a raw partition not heard from for this long is silent; events it
+        blocks wait up to ``hold_ms`` instead of ``max_wait_ms``. Off unless
+        ``silence_ms < max_wait_ms < hold_ms``."""
         self.raw_partitions = raw_partitions
         self.max_wait_ms = max_wait_ms
         self.states = states
+        self.silence_ms = silence_ms
+        self.hold_ms = hold_ms
+        self._holds = 0 < silence_ms < max_wait_ms < hold_ms
         self._watermarks: dict[int, int] = {}
+        self._heard: dict[int, int] = {}  # raw partition -> when its last watermark was read
+        self._since: int | None = None  # the first time we were called: "heard" for the unheard
+        self._held: deque[tuple[int, int]] = deque()  # (arrived, seq) past max_wait, held for silence
+        self._catching_up: dict[int, int] = {}  # raw partition heard again -> watermark to reach
         self._pending: dict[int, Pending] = {}
         self._by_key: dict[str, list[tuple[SortKey, int]]] = {}
         self._ids_by_key: dict[str, set[str]] = {}
@@ -157,10 +180,43 @@ class Sequencer:
         self._seq = 0
 
     # -- watermarks ------------------------------------------------------------------------------
-    def watermark(self, raw_partition: int, ms: int) -> None:
-        """Raw partition ``raw_partition`` has forwarded everything received before ``ms``."""
-        if 0 <= raw_partition < self.raw_partitions and ms > self._watermarks.get(raw_partition, ms - 1):
+    def watermark(self, raw_partition: int, ms: int, now_ms: int | None = None) -> None:
+        """Raw partition ``raw_partition`` has forwarded everything received before ``ms``
+        (read at ``now_ms``, which the silence check needs)."""
+        if not 0 <= raw_partition < self.raw_partitions:
+            return
+        if self._holds:
+            if now_ms is None:
+                raise ValueError("a sequencer that holds for silent partitions needs now_ms")
+            since = self._started(now_ms)
+            if now_ms - self._heard.get(raw_partition, since) >= self.silence_ms:
+                # Heard again is not caught up: its new owner starts from the committed offset.
+                # It counts as silent until it reaches where the others were when it came back.
+                self._catching_up[raw_partition] = max(self._watermarks.values(), default=ms)
+            self._heard[raw_partition] = now_ms
+        if ms > self._watermarks.get(raw_partition, ms - 1):
             self._watermarks[raw_partition] = ms
+        target = self._catching_up.get(raw_partition)
+        if target is not None and self._watermarks[raw_partition] >= target:
+            del self._catching_up[raw_partition]
+
+    def silent_partitions(self, now_ms: int) -> set[int]:
+        """Raw partitions silent, or catching up after a silence."""
+        if not self._holds:
+            return set()
+        since = self._started(now_ms)
+        return {
+            p
+            for p in range(self.raw_partitions)
+            if p in self._catching_up or now_ms - self._heard.get(p, since) >= self.silence_ms
+        }
+
+    def silent_floor(self, now_ms: int) -> int | None:
+        """The lowest watermark among raw partitions that are silent or catching up after a
+        silence (one never heard counts as minus infinity); None when there are none. Events
+        received at or after it are held."""
+        silent = self.silent_partitions(now_ms)
+        return min(self._watermarks.get(p, -(2**63)) for p in silent) if silent else None
 
     @property
     def low_watermark(self) -> int | None:
@@ -171,6 +227,7 @@ class Sequencer:
 
     # -- events ----------------------------------------------------------------------------------
     def offer(self, key: str, sort: SortKey, item: Any, now_ms: int) -> tuple[Verdict, Pending]:
+        self._started(now_ms)
         pending = Pending(key, sort, now_ms, item, self._next_seq())
         if sort.event_id in self._ids_by_key.get(key, ()):
             return Verdict.DUPLICATE, pending
@@ -193,21 +250,33 @@ class Sequencer:
         """Take the events that may go now, each key's in order.
 
         A key's head is due once the low watermark passed its received_at, or once it has waited
-        ``max_wait_ms``; whatever follows it in its key waits behind it.
+        ``max_wait_ms`` (``hold_ms`` while a silent partition blocks it); whatever follows it in
+        its key waits behind it.
         """
         low = self.low_watermark
+        floor = self.silent_floor(now_ms)
         keys: dict[str, None] = {}
         if low is not None:
             while self._by_received and self._by_received[0][0] < low:
                 self._touch(heapq.heappop(self._by_received)[1], keys)
+        if floor is None:
+            while self._held:
+                self._touch(self._held.popleft()[1], keys)
         while self._by_arrival and now_ms - self._by_arrival[0][0] >= self.max_wait_ms:
-            self._touch(self._by_arrival.popleft()[1], keys)
+            entry = self._by_arrival.popleft()
+            pending = self._pending.get(entry[1])
+            if pending is not None and floor is not None and pending.sort.received_ms >= floor:
+                self._held.append(entry)
+            else:
+                self._touch(entry[1], keys)
+        while self._held and now_ms - self._held[0][0] >= self.hold_ms:
+            self._touch(self._held.popleft()[1], keys)
         released: list[Pending] = []
         for key in keys:
             heap = self._by_key[key]
             while heap:
                 head = self._pending[heap[0][1]]
-                if not self._is_due(head, low, now_ms):
+                if not self._is_due(head, low, floor, now_ms):
                     break
                 heapq.heappop(heap)
                 del self._pending[head.seq]
@@ -246,6 +315,11 @@ class Sequencer:
         return len(self._pending)
 
     # -- internals -------------------------------------------------------------------------------
+    def _started(self, now_ms: int) -> int:
+        if self._since is None:
+            self._since = now_ms
+        return self._since
+
     def _next_seq(self) -> int:
         self._seq += 1
         return self._seq
@@ -255,10 +329,12 @@ class Sequencer:
         if pending is not None:  # entries of released events are left behind and skipped here
             keys[pending.key] = None
 
-    def _is_due(self, pending: Pending, low: int | None, now_ms: int) -> bool:
-        return (low is not None and pending.sort.received_ms < low) or (
-            now_ms - pending.arrived_ms >= self.max_wait_ms
-        )
+    def _is_due(self, pending: Pending, low: int | None, floor: int | None, now_ms: int) -> bool:
+        if low is not None and pending.sort.received_ms < low:
+            return True
+        if floor is not None and pending.sort.received_ms >= floor:
+            return now_ms - pending.arrived_ms >= self.hold_ms
+        return now_ms - pending.arrived_ms >= self.max_wait_ms
 
 
 def _by_key(items: Iterable[Pending]) -> Iterator[tuple[str, list[Pending]]]:

@@ -252,6 +252,8 @@ class SequenceStage:
         max_wait_ms: int,
         metrics: StreamsMetrics,
         kafka: KafkaConfig,
+        silence_ms: int = 0,
+        max_hold_ms: int = 0,
     ) -> None:
         self.app = app
         self.kafka = kafka
@@ -260,8 +262,11 @@ class SequenceStage:
         self.events_topic = events_topic
         self.raw_partitions = raw_partitions
         self.max_wait_ms = max_wait_ms
+        self.silence_ms = silence_ms
+        self.max_hold_ms = max_hold_ms
         self.metrics = metrics
         self._partitions: dict[int, _Partition] = {}
+        self._silent: set[int] = set()
 
     async def handle(self, events: Sequence[faust.types.EventT]) -> None:
         """One batch: offer its events and watermarks, then release what is due, all at once.
@@ -283,12 +288,13 @@ class SequenceStage:
             context[message.partition] = event
             with current_event(event):
                 if is_watermark(message.headers):
-                    self._watermarks(part, event)
+                    self._watermarks(part, event, now)
                     part.acks.done(message.offset)
                 else:
                     pending = self._offer(part, event, now)
                     if pending is not None:
                         late.append((part, pending, message.offset))
+        self._note_silence(now)
         released: list[tuple[int, list[Pending]]] = []
         for number, event in context.items():
             part = self._partitions[number]
@@ -322,14 +328,37 @@ class SequenceStage:
         """A rebalance: faust re-reads every partition from its committed offset; start afresh."""
         self._partitions = {}
 
+    def _note_silence(self, now: int) -> None:
+        silent: set[int] = set()
+        for part in self._partitions.values():
+            silent |= part.sequencer.silent_partitions(now)
+        if silent != self._silent:
+            if silent - self._silent:
+                log.warning(
+                    "raw partition(s) %s silent or catching up (a worker gone or paused, or a "
+                    "rebalance): holding the events they may precede, up to max_hold_ms=%d",
+                    ", ".join(map(str, sorted(silent - self._silent))),
+                    self.max_hold_ms,
+                )
+            if self._silent - silent:
+                log.info("raw partition(s) %s caught up", ", ".join(map(str, sorted(self._silent - silent))))
+            self._silent = silent
+            self.metrics.silent.set(len(silent))
+
     def _partition(self, number: int) -> _Partition:
         part = self._partitions.get(number)
         if part is None:
-            sequencer = Sequencer(self.raw_partitions, self.max_wait_ms, self.states)
+            sequencer = Sequencer(
+                self.raw_partitions,
+                self.max_wait_ms,
+                self.states,
+                silence_ms=self.silence_ms,
+                hold_ms=self.max_hold_ms,
+            )
             part = self._partitions[number] = _Partition(sequencer, InOrderAcks(lambda e: e.ack()))
         return part
 
-    def _watermarks(self, part: _Partition, event: faust.types.EventT) -> None:
+    def _watermarks(self, part: _Partition, event: faust.types.EventT, now: int) -> None:
         try:
             marks = decode_watermarks(event.value)
         except ValueError as exc:
@@ -337,7 +366,7 @@ class SequenceStage:
             log.error("skipping a malformed watermark at %s: %s", _coordinates(event), exc)
             return
         for raw_partition, ms in marks.items():
-            part.sequencer.watermark(raw_partition, ms)
+            part.sequencer.watermark(raw_partition, ms, now)
         low = part.sequencer.low_watermark
         if low is not None:
             self.metrics.low_watermark.set(low)

@@ -99,6 +99,11 @@ class StreamsConfig:
     """An ingest process whose progress markers stopped this long ago holds nothing back."""
     session_timeout_ms: int = 30_000
     """How long the broker waits for a silent (crashed) worker before its partitions move on."""
+    max_hold_ms: int = 90_000
+    """Longest an event waits for a raw partition whose watermarks stopped (its worker killed or
+    paused, the group rebalancing) and for its new owner to catch up; longer than
+    ``session_timeout_ms``. 0: no hold, ``max_wait_ms`` applies (then events can come out late
+    around a dead worker)."""
 
 
 @dataclass(frozen=True)
@@ -325,6 +330,15 @@ def _parse_streams(r: _Reader) -> StreamsConfig:
     store = r.get("store", str, d.store)
     if not (store.startswith("memory://") or store.startswith("rocksdb://")):
         raise r.fail("store", 'must be "memory://" or "rocksdb://"')
+    # Brokers refuse less than group.min.session.timeout.ms (6 s by default).
+    session_timeout_ms = r.positive_int("session_timeout_ms", d.session_timeout_ms, minimum=1000)
+    max_hold_ms = r.positive_int("max_hold_ms", d.max_hold_ms, minimum=0)
+    if 0 < max_hold_ms <= session_timeout_ms:
+        raise r.fail(
+            "max_hold_ms",
+            f"must be larger than session_timeout_ms ({session_timeout_ms}), so a dead worker's "
+            "partitions have moved before the hold ends; or 0 for no hold",
+        )
     return StreamsConfig(
         app_id=r.get("app_id", str, d.app_id),
         dedupe_ttl_seconds=r.positive_int("dedupe_ttl_seconds", d.dedupe_ttl_seconds),
@@ -336,8 +350,8 @@ def _parse_streams(r: _Reader) -> StreamsConfig:
         watermark_interval_ms=r.positive_int("watermark_interval_ms", d.watermark_interval_ms, minimum=10),
         watermark_lag_ms=r.positive_int("watermark_lag_ms", d.watermark_lag_ms, minimum=0),
         ingest_idle_ms=r.positive_int("ingest_idle_ms", d.ingest_idle_ms, minimum=10),
-        # Brokers refuse less than group.min.session.timeout.ms (6 s by default).
-        session_timeout_ms=r.positive_int("session_timeout_ms", d.session_timeout_ms, minimum=1000),
+        session_timeout_ms=session_timeout_ms,
+        max_hold_ms=max_hold_ms,
     )
 
 

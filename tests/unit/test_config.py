@@ -70,6 +70,11 @@ def test_secrets_from_env_and_file_relative_to_config(tmp_path, monkeypatch):
         ),
         ("[kafak]\n", "kafak: unknown key"),
         (
+            "[streams]\nsession_timeout_ms = 10000\nmax_hold_ms = 10000\n",
+            "streams.max_hold_ms: must be larger than session_timeout_ms (10000), so a dead worker's "
+            "partitions have moved before the hold ends; or 0 for no hold",
+        ),
+        (
             "[sources.sw]\nprovider = 'standard'\nsecrets = ['whsec_not base64!']\n",
             "sources.sw: secrets[0] is not a Standard Webhooks secret",
         ),

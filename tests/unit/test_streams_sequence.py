@@ -102,6 +102,83 @@ def test_the_wait_is_bounded_when_a_partition_never_reports():
     assert release(seq, now=2_500) == ["e1", "e2"]
 
 
+SILENCE, HOLD = 200, 10_000
+
+
+def holding(states: DictKeyStates | None = None) -> Sequencer:
+    return Sequencer(
+        RAW_PARTITIONS,
+        MAX_WAIT,
+        states if states is not None else DictKeyStates(),
+        silence_ms=SILENCE,
+        hold_ms=HOLD,
+    )
+
+
+def test_events_a_silent_partition_may_precede_wait_for_it_instead_of_coming_out_late():
+    """A worker dies: its raw partition's watermarks stop. Releasing past it by max_wait would
+    make what it still holds late once another worker forwards it; so those events are held."""
+    seq = holding()
+    for p in range(RAW_PARTITIONS):
+        seq.watermark(p, 1_000, now_ms=0)
+    seq.offer("k", sk("e2", 1_500), None, now_ms=10)  # partition 2 still holds e1 (received 1_200)
+    seq.offer("old", sk("x", 900), None, now_ms=10)  # before every watermark: goes at once
+    assert release(seq, now=10) == ["x"]
+    for now in (100, 500, 1_000):  # 0 and 1 go on reporting; 2 has gone silent
+        seq.watermark(0, now + 2_000, now_ms=now)
+        seq.watermark(1, now + 2_000, now_ms=now)
+    assert seq.silent_floor(1_000) == 1_000
+    assert release(seq, now=MAX_WAIT + 10) == []  # past max_wait, but held for partition 2
+    assert release(seq, now=5_000) == []
+    # Another worker took partition 2 over and forwarded e1; then its watermark moved on.
+    assert seq.offer("k", sk("e1", 1_200), None, now_ms=5_010)[0] is Verdict.BUFFERED
+    for p in range(RAW_PARTITIONS):
+        seq.watermark(p, 1_300 if p == 2 else 7_000, now_ms=5_010)
+    assert release(seq, now=5_010) == ["e1"]  # e1 is past every watermark
+    # Heard again, partition 2 is not caught up yet (its new owner reads from the committed
+    # offset): it counts as silent until it reaches where the others were.
+    assert seq.silent_floor(5_020) == 1_300
+    assert release(seq, now=5_020) == []
+    seq.watermark(2, 7_000, now_ms=5_030)
+    assert seq.silent_floor(5_030) is None
+    assert release(seq, now=5_030) == ["e2"]  # in order, neither late
+
+
+def test_the_hold_is_bounded_and_a_partition_never_heard_from_counts_as_silent():
+    seq = holding()
+    seq.watermark(0, 10_000, now_ms=0)
+    seq.watermark(1, 10_000, now_ms=0)  # partition 2 never reports
+    seq.offer("k", sk("e1", 100), None, now_ms=0)
+    seq.watermark(0, 10_000, now_ms=MAX_WAIT)
+    seq.watermark(1, 10_000, now_ms=MAX_WAIT)
+    assert release(seq, now=MAX_WAIT) == []
+    assert release(seq, now=HOLD - 1) == []
+    assert release(seq, now=HOLD) == ["e1"]  # a partition that stays silent delays, never stops
+
+
+def test_events_no_silent_partition_can_precede_keep_the_bounded_wait():
+    seq = holding()
+    for p in range(RAW_PARTITIONS):
+        seq.watermark(p, 1_000, now_ms=0)
+    seq.offer("k", sk("before", 500), None, now_ms=0)  # partition 0 is slow (live, behind)...
+    seq.watermark(0, 400, now_ms=0)
+    for now in (100, 300):
+        seq.watermark(0, 400, now_ms=now)
+        seq.watermark(1, 5_000, now_ms=now)
+    # ...and partition 2 silent at 1_000: "before" cannot be preceded by anything partition 2 holds.
+    assert seq.silent_floor(MAX_WAIT) == 1_000
+    assert release(seq, now=MAX_WAIT) == ["before"]
+
+
+def test_the_hold_needs_a_read_time_for_watermarks_and_is_off_unless_it_outlasts_max_wait():
+    with pytest.raises(ValueError, match="now_ms"):
+        holding().watermark(0, 1)
+    off = Sequencer(RAW_PARTITIONS, MAX_WAIT, DictKeyStates(), silence_ms=SILENCE, hold_ms=MAX_WAIT)
+    off.offer("k", sk("e1", 100), None, now_ms=0)
+    assert off.silent_floor(5_000) is None
+    assert release(off, now=MAX_WAIT) == ["e1"]
+
+
 def test_an_event_older_than_a_released_one_is_late_and_a_newer_one_is_not():
     seq = make()
     all_watermarks(seq, 1_000)
@@ -235,4 +312,49 @@ def test_any_interleaving_of_raw_partitions_gives_per_key_received_order(seed):
     all_watermarks(seq, 10**6)
     for pending in seq.due(now):
         got[pending.key].append(pending.sort.event_id)
+    assert got == expected
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_partition_that_goes_silent_mid_stream_costs_time_never_order(seed):
+    """As above, but the bounded wait is short and one raw partition stops being read (its worker
+    died) for a long stretch before another worker goes on with it: nothing comes out late."""
+    rng = random.Random(seed)
+    keys = [f"k{i}" for i in range(4)]
+    raw: list[list[tuple[str, SortKey]]] = [[] for _ in range(RAW_PARTITIONS)]
+    expected: dict[str, list[str]] = {k: [] for k in keys}
+    for n in range(150):
+        key = rng.choice(keys)
+        raw[rng.randrange(RAW_PARTITIONS)].append((key, sk(f"e{n}", n)))
+        expected[key].append(f"e{n}")
+    # The live partitions' skew stays under max_wait; the dead one's silence lasts far longer.
+    seq = Sequencer(RAW_PARTITIONS, max_wait_ms=100, states=DictKeyStates(), silence_ms=10, hold_ms=10**6)
+    dead, dies_at, back_at = rng.randrange(RAW_PARTITIONS), rng.randrange(10, 60), rng.randrange(300, 600)
+
+    def release_due(now: int) -> None:
+        due = seq.due(now)
+        seq.begin(due)  # marks raised: an event older than a released one would be LATE
+        seq.delivered(due)
+        for pending in due:
+            got[pending.key].append(pending.sort.event_id)
+
+    got: dict[str, list[str]] = {k: [] for k in keys}
+    positions = [0] * RAW_PARTITIONS
+    now = 0
+    while any(positions[p] < len(raw[p]) for p in range(RAW_PARTITIONS)):
+        p = rng.randrange(RAW_PARTITIONS)
+        if p == dead and dies_at <= now < back_at:
+            pass  # nobody reads it, nobody reports for it
+        elif positions[p] == len(raw[p]):
+            seq.watermark(p, 10**6, now_ms=now)
+        else:
+            key, sort = raw[p][positions[p]]
+            positions[p] += 1
+            assert seq.offer(key, sort, None, now_ms=now)[0] is Verdict.BUFFERED, (seed, sort)
+            seq.watermark(p, sort.received_ms, now_ms=now)
+        release_due(now)
+        now += 1
+    for p in range(RAW_PARTITIONS):
+        seq.watermark(p, 10**6, now_ms=now)
+    release_due(now)
     assert got == expected
