@@ -13,6 +13,9 @@ What each test asserts, exactly:
     arrival order, never reordered; a newer one after it is not late.
 (e) upgrade: a record an earlier envelope version wrote (still in the raw topic when the worker
     is upgraded) comes out like any other, in the current schema.
+(f) scale-out: two workers share the partitions, a third joins and one of the first two is killed
+    -9 mid-stream: no event id is missing, each key's first occurrences are in received order,
+    none is late, and the copies are few (a dead worker's last releases, sent again).
 """
 
 from __future__ import annotations
@@ -92,6 +95,28 @@ class Pipeline:
         if wait:
             worker.wait_for(READY, timeout=90)
         return worker
+
+    def start_member(self, name: str) -> WorkerProcess:
+        """Another worker of the same group: its own web port, data directory and log."""
+        text = self.config_path.read_text()
+        port = f"web_port = {self.config.streams.web_port}"
+        data_dir = f'data_dir = "{self.config.streams.data_dir}"'
+        assert port in text and data_dir in text
+        path = self.config_path.with_name(f"{self.config_path.stem}-{name}.toml")
+        path.write_text(
+            text.replace(port, f"web_port = {free_port()}").replace(
+                data_dir, f'data_dir = "{self.config.streams.data_dir}-{name}"'
+            )
+        )
+        worker = WorkerProcess(path, self.log_path.with_name(f"{self.log_path.stem}-{name}.log")).start()
+        self.workers.append(worker)
+        worker.wait_for(READY, timeout=90)
+        return worker
+
+    def logs(self) -> str:
+        """The end of every worker's log, for a failure message."""
+        paths = sorted({w.log_path for w in self.workers})
+        return "\n".join(f"--- {path.name}:\n{path.read_text(errors='replace')[-2500:]}" for path in paths)
 
     async def produce(self, events: list[tuple[RawEvent, int | None]]) -> None:
         await produce_raw(self.bootstrap, self.raw_topic, events)
@@ -400,6 +425,53 @@ async def test_kill_minus_9_mid_stream_loses_nothing(pipeline, unique):
     assert len({o.event_id for o in before}) == len(before)
     assert len({o.event_id for o in after}) == len(after)
     assert not [o for o in before if o.late]  # late flags only come with the restart
+
+
+# -- (f) scale-out: workers join and die under load ------------------------------------------------
+@pytest.mark.timeout(400)
+async def test_workers_that_join_and_die_mid_stream_lose_nothing_and_keep_per_key_order(pipeline, unique):
+    p = await pipeline(partitions=8)
+    keys = [f"{unique}-k{i}" for i in range(24)]
+    received: dict[str, list[str]] = {k: [] for k in keys}
+    first = p.start_member("a")
+    p.start_member("b")
+
+    async def provider_traffic(total: int, per_second: int) -> None:
+        for i in range(total):
+            key = keys[i % len(keys)]
+            event_id = f"{unique}-e{i:04d}"
+            received[key].append(event_id)
+            record = raw_event(event_id, key, now_ms())
+            # One in ten is delivered twice (a provider retry), to whichever partition its id maps to.
+            await p.produce([(record, None)] + ([(record, None)] if i % 10 == 0 else []))
+            await asyncio.sleep(1 / per_second)
+
+    traffic = asyncio.create_task(provider_traffic(total=2400, per_second=150))
+    try:
+        await p.wait_output(lambda out: len(out) >= 400, timeout=90)
+        p.start_member("c")  # a third joins: the group rebalances under load
+        await p.wait_output(lambda out: len(out) >= 1000, timeout=90)
+        first.kill()  # and one of the first two dies without a word
+        await traffic
+        wanted = {e for ids in received.values() for e in ids}
+        try:
+            await p.wait_output(lambda out: wanted <= {o.event_id for o in out}, timeout=RESTARTING_OUTPUT_S)
+        except TimeoutError as exc:
+            raise AssertionError(await p.where_are(wanted)) from exc
+    finally:
+        traffic.cancel()
+    out = await p.settled_output()
+
+    assert {o.event_id for o in out} == wanted  # nothing lost, nothing foreign
+    # In order per key, each id once for a consumer that drops copies by id (the only copies are a
+    # dead worker's last releases, sent again by the worker that took its partitions over)...
+    firsts = first_occurrences(out)
+    for key in keys:
+        assert firsts[key] == received[key], f"{key}: {p.logs()}"
+    # ...and none of it out of order: the dead worker's partitions were waited for, not passed.
+    assert not [o for o in out if o.late], p.logs()
+    copies = len(out) - len(wanted)
+    assert copies < len(wanted) // 10, copies
 
 
 # -- (d) late marking ------------------------------------------------------------------------------
