@@ -31,6 +31,7 @@ from faust.types import EventT
 from prometheus_client import generate_latest
 
 from hookstream.config import Config, StreamsConfig
+from hookstream.errors import HookstreamError
 from hookstream.message_size import fetch_sizes
 from hookstream.streams.batching import Batches, Halt
 from hookstream.streams.dedupe import Deduper
@@ -39,7 +40,7 @@ from hookstream.streams.offsets import OffsetsProbe
 from hookstream.streams.stages import DedupeStage, SequenceStage
 from hookstream.streams.tables import AwaitableChangelogTable, TableKeyStates, TableSeenIds
 from hookstream.streams.topics import repartition_topic
-from hookstream.streams.transport import App
+from hookstream.streams.transport import SEEK_STALL_S, App
 from hookstream.streams.watermark import RawProgress
 
 log = logging.getLogger("hookstream.streams")
@@ -52,6 +53,32 @@ BATCH_WAIT_S = 0.01
 """Longest a lone record waits for company before its batch is handled."""
 SHUTDOWN_WAIT_S = 15
 """On SIGTERM, how long to let the batches in hand finish."""
+STALL_CHECK_S = 5.0
+"""How often the watchdog looks for stream partitions stuck waiting for their seek."""
+
+
+class StalledSeek(HookstreamError):
+    """Stream partitions waited too long for the seek to their committed offsets (``transport``)."""
+
+
+async def check_seek_stall(app: Any, halt: Halt, metrics: StreamsMetrics) -> bool:
+    """Stop the worker (exit 1, one line, a metric) if its stream partitions have waited, paused,
+    for the seek longer than ``SEEK_STALL_S``: faust's recovery no longer resumes them, and the
+    worker would sit assigned and idle while the lag grows. Nothing is lost: nothing past the
+    committed offsets was acknowledged, and the restarted process reads from there."""
+    partitions, waited = app.consumer.waiting_for_seek_s()
+    if waited <= SEEK_STALL_S or halt:
+        return False
+    exc = StalledSeek(
+        f"{partitions} stream partition(s) waited {waited:.0f} s for the seek to their committed "
+        "offsets after the table recovery; stopping so that a restart resumes them (nothing is lost)"
+    )
+    log.error("%s", exc)
+    metrics.stalls.inc()
+    halt.set(exc)
+    app.hookstream_stop_reason = exc  # faust's crash_reason ends up as whatever failed last
+    await app.crash(exc)
+    return True
 
 
 def silence_ms(s: StreamsConfig) -> int:
@@ -202,6 +229,10 @@ def build_app(
             await dedupe_stage.publish_watermarks()
         except Exception as exc:  # advisory: until the next one, max_wait_ms bounds the wait
             log.warning("could not publish watermarks: %s", exc)
+
+    @app.timer(STALL_CHECK_S)
+    async def stall_watchdog() -> None:
+        await check_seek_stall(app, halt, metrics)
 
     # -- rebalances and progress ------------------------------------------------------------------
     @app.on_partitions_revoked.connect

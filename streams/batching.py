@@ -195,7 +195,7 @@ class Batches:
         await self.flush()  # everything buffered precedes the skipped records
         self.halt.set(exc)
         # faust's crash_reason ends up as whatever failed last while stopping; keep ours.
-        self.app.hookstream_skipped = exc  # type: ignore[attr-defined]
+        self.app.hookstream_stop_reason = exc  # type: ignore[attr-defined]
         await self.app.crash(exc)
         return False
 

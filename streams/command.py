@@ -115,8 +115,8 @@ def run_worker(config: Config, progress: Callable[[str], None]) -> int:
         code = exc.code if isinstance(exc.code, int) else 1
     else:  # pragma: no cover - execute_from_commandline always exits
         code = 0
-    # faust's crash_reason ends up as whatever failed last while stopping; a skip says it all.
-    reason = getattr(app, "hookstream_skipped", None) or app.crash_reason
+    # faust's crash_reason ends up as whatever failed last while stopping; ours says it all.
+    reason = getattr(app, "hookstream_stop_reason", None) or app.crash_reason
     if reason is not None:
         progress(f"hookstream: error: streams worker stopped: {reason}")
         return code or 1

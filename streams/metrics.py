@@ -37,6 +37,12 @@ class StreamsMetrics:
             "(exit 1) so that its restart reads them.",
             registry=self.registry,
         )
+        self.stalls = Counter(
+            "hookstream_streams_stalled_seeks",
+            "Times the worker stopped (exit 1) because its stream partitions waited too long for "
+            "the seek to their committed offsets after a rebalance; its supervisor restarts it.",
+            registry=self.registry,
+        )
         self.released = Counter(
             "hookstream_streams_released_events",
             "Events published in order to the events topic.",

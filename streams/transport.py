@@ -21,10 +21,18 @@ wherever the partitions had been fetched to, past the committed offset; the seek
 them back, and the stream has seen a jump (faust-streaming #216: PR #217 put the flow's resume
 after the seek, not the partitions').
 Here stream partitions asked to resume wait, paused, until the seek that follows has finished.
+
+Third, a seek that never returns leaves the worker silent for good. faust's recovery awaits it
+with a timeout (``broker_request_timeout``) through ``Recovery._wait``, which reports a timeout as
+``ServiceStopped``: the recovery task then ends, and no later rebalance resumes anything (the
+class of hangs in faust-streaming #21). The consumer says how long stream partitions have waited
+for their seek (``waiting_for_seek_s``); the app's watchdog stops the worker when that passes
+``SEEK_STALL_S``, so its supervisor restarts it instead of it sitting assigned and idle.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -32,6 +40,10 @@ import aiokafka
 import faust
 from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
+
+SEEK_STALL_S = 60.0
+"""How long stream partitions may wait for the seek to the committed offsets (a round trip or
+two to the group coordinator) before the worker counts itself stalled and stops."""
 
 
 async def seek_to_committed(
@@ -64,6 +76,7 @@ class Consumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._resume_after_seek: set[Any] = set()
+        self._waiting_since: float | None = None
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -74,16 +87,29 @@ class Consumer(faust_aiokafka.Consumer):
         tps = set(tps)
         streams = {tp for tp in tps if not self._is_changelog_tp(tp)}
         self._resume_after_seek |= streams
+        if self._resume_after_seek and self._waiting_since is None:
+            self._waiting_since = time.monotonic()
         super().resume_partitions(tps - streams)
 
     async def perform_seek(self) -> None:
         await super().perform_seek()
         waiting, self._resume_after_seek = self._resume_after_seek, set()
+        self._waiting_since = None
         super().resume_partitions(waiting)
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         self._resume_after_seek -= set(revoked)
+        if not self._resume_after_seek:
+            self._waiting_since = None
         await super().on_partitions_revoked(revoked)
+
+    def waiting_for_seek_s(self, now: float | None = None) -> tuple[int, float]:
+        """``(partitions, seconds)``: how many stream partitions wait, paused, for a seek to the
+        committed offsets, and for how long the oldest has waited (0, 0.0 when none does)."""
+        if self._waiting_since is None:
+            return 0, 0.0
+        now = time.monotonic() if now is None else now
+        return len(self._resume_after_seek), now - self._waiting_since
 
 
 class Transport(faust_aiokafka.Transport):

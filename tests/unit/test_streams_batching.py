@@ -102,7 +102,7 @@ async def test_skipped_records_stop_the_app_before_anything_past_them_is_handled
     assert asked == [("raw", 0, 2, 4)]
     assert handled_offsets(batches) == [(0, 0), (1, 0), (0, 1)]
     assert len(app.crashed) == 1 and isinstance(app.crashed[0], SkippedRecords)
-    assert app.hookstream_skipped is app.crashed[0]  # what the command's last line names
+    assert app.hookstream_stop_reason is app.crashed[0]  # what the command's last line names
     assert counted == [2]  # the metric
     assert "skipped 2 record(s) of raw[0] at offsets 2..3" in str(app.crashed[0])
 

@@ -7,10 +7,15 @@ the worker's own (``build_app``); only the seek's round trip to the broker is re
 
 from __future__ import annotations
 
+import time
+
 from faust.types import TP as TopicPartition
 
 from hookstream.config import parse_config
-from hookstream.streams.app import build_app
+from hookstream.streams.app import StalledSeek, build_app, check_seek_stall
+from hookstream.streams.batching import Halt
+from hookstream.streams.metrics import StreamsMetrics
+from hookstream.streams.transport import SEEK_STALL_S
 
 
 def worker_app(tmp_path):
@@ -45,3 +50,57 @@ async def test_stream_partitions_resume_only_once_the_seek_to_committed_offsets_
 
     assert active_during_seek == [{changelog}]  # nothing of the stream was fetched before the seek
     assert consumer._get_active_partitions() == {stream, changelog}  # noqa: SLF001
+
+
+async def test_the_consumer_says_how_long_stream_partitions_have_waited_for_their_seek(tmp_path):
+    app = worker_app(tmp_path)
+    consumer = app.consumer
+    streams = {TopicPartition("t.raw", 0), TopicPartition("t.raw", 1)}
+    changelog = TopicPartition(sorted(app.tables.changelog_topics)[0], 0)
+    consumer.assignment = lambda: streams | {changelog}
+
+    async def seek_to_committed():
+        return dict.fromkeys(streams, 5)
+
+    consumer.seek_to_committed = seek_to_committed
+    assert consumer.waiting_for_seek_s() == (0, 0.0)
+    consumer.pause_partitions(streams | {changelog})
+    consumer.resume_partitions({changelog})
+    assert consumer.waiting_for_seek_s() == (0, 0.0)  # a changelog resumes at once
+
+    consumer.resume_partitions(streams)
+    partitions, waited = consumer.waiting_for_seek_s(time.monotonic() + 61)
+    assert partitions == 2 and 60 < waited < 62
+    await consumer.perform_seek()
+    assert consumer.waiting_for_seek_s() == (0, 0.0)
+
+    consumer.resume_partitions(streams)  # a seek that a rebalance cancels: the revocation clears it
+    await consumer.on_partitions_revoked({TopicPartition("t.raw", 0)})
+    assert consumer.waiting_for_seek_s(time.monotonic())[0] == 1
+    await consumer.on_partitions_revoked({TopicPartition("t.raw", 1)})
+    assert consumer.waiting_for_seek_s() == (0, 0.0)
+
+
+class StalledApp:
+    def __init__(self, partitions: int, waited: float) -> None:
+        self.consumer = type("C", (), {"waiting_for_seek_s": lambda _self: (partitions, waited)})()
+        self.crashed: list[BaseException] = []
+
+    async def crash(self, exc: BaseException) -> None:
+        self.crashed.append(exc)
+
+
+async def test_a_seek_that_never_returns_stops_the_worker_with_one_line_and_a_metric():
+    metrics, halt = StreamsMetrics(), Halt()
+    app = StalledApp(3, SEEK_STALL_S - 1)
+    assert not await check_seek_stall(app, halt, metrics)  # a slow seek is left alone
+    assert not app.crashed and not halt
+
+    app = StalledApp(3, SEEK_STALL_S + 1)
+    assert await check_seek_stall(app, halt, metrics)
+    assert len(app.crashed) == 1 and isinstance(app.crashed[0], StalledSeek)
+    assert app.hookstream_stop_reason is app.crashed[0]  # what the command's last line names
+    assert halt  # the batches hand out nothing more: nothing is acknowledged past the stall
+    assert "3 stream partition(s) waited 61 s" in str(app.crashed[0])
+    assert metrics.registry.get_sample_value("hookstream_streams_stalled_seeks_total") == 1
+    assert not await check_seek_stall(app, halt, metrics)  # stopping already: said once
