@@ -38,7 +38,7 @@ from hookstream.streams.dedupe import Deduper
 from hookstream.streams.metrics import StreamsMetrics
 from hookstream.streams.offsets import OffsetsProbe
 from hookstream.streams.stages import DedupeStage, SequenceStage
-from hookstream.streams.tables import AwaitableChangelogTable, TableKeyStates, TableSeenIds
+from hookstream.streams.tables import AwaitableChangelogTable, TableKeyStates, TableSeenIds, store_options
 from hookstream.streams.topics import repartition_topic
 from hookstream.streams.transport import SEEK_STALL_S, App
 from hookstream.streams.watermark import RawProgress
@@ -138,13 +138,19 @@ def build_app(
     by_key = app.topic(repartition_topic(config), partitions=partitions)
 
     # -- tables (co-partitioned with the topic their agent reads) --------------------------------
-    seen = app.Table("seen", default=bool, partitions=partitions).tumbling(window, expires=2 * window)
-    states_table = app.tables.add(
-        AwaitableChangelogTable(
-            app, name="sequencer", default=dict, partitions=partitions, beacon=app.tables.beacon
+    def windowed_table(name: str, default: type) -> Any:
+        table = AwaitableChangelogTable(
+            app,
+            name=name,
+            default=default,
+            partitions=partitions,
+            beacon=app.tables.beacon,
+            options=store_options(s.store, window),
         )
-    )
-    states = states_table.tumbling(window, expires=2 * window)
+        return app.tables.add(table).tumbling(window, expires=2 * window)
+
+    seen = windowed_table("seen", bool)
+    states = windowed_table("sequencer", dict)
 
     # -- stages -----------------------------------------------------------------------------------
     dedupe_stage = DedupeStage(
@@ -168,7 +174,7 @@ def build_app(
     sequence_stage = SequenceStage(
         app,
         TableKeyStates(states, window),
-        states_table,
+        states.table,
         events_topic=k.events_topic,
         raw_partitions=partitions,
         max_wait_ms=s.max_wait_ms,

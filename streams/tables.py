@@ -4,6 +4,13 @@ Both are tumbling-windowed (window = ``dedupe_ttl_seconds``, expiring ``2 * wind
 window closes), co-partitioned with the topic their agent reads, and looked up in the
 window of the current record's timestamp and the one before it.
 
+With ``rocksdb://`` the store itself forgets old entries (RocksDB's TTL, ``store_options``), and
+faust's own expiry is off: faust keeps an in-memory index of every key written (and a heap entry
+per write) for it, which grew the worker by about a kilobyte per remembered event id and, with
+RocksDB, forgets the keys of any earlier process, which then never expire (faust-streaming #385).
+Lookups only ever read the current and the previous window, so an entry the TTL has not removed
+yet changes no answer.
+
 A faust table write goes to the changelog partition of faust's *current event*. Both agents
 handle batches of events, so each write is wrapped in ``current_event(event)`` (in the
 stages) to attribute it to the partition of the event it belongs to.
@@ -34,12 +41,40 @@ def current_event(event: faust.types.EventT) -> Iterator[None]:
         _current_event.reset(token)
 
 
+ROCKSDB_WRITE_BUFFER_BYTES = 4 << 20
+"""Per partition's database (faust's 64 MB, times up to three, times every partition and table,
+is most of a busy worker's memory)."""
+ROCKSDB_BLOCK_CACHE_BYTES = 8 << 20
+"""Per partition's database; the operating system's page cache holds the rest."""
+
+
+def store_options(store: str, window_seconds: float) -> dict[str, Any] | None:
+    """faust's store options for a windowed table on ``store``: for RocksDB, entries live three
+    windows (the window, and the two faust's expiry would keep it after it closed), and the
+    memory RocksDB may use per partition is bounded."""
+    if not store.startswith("rocksdb://"):
+        return None
+    return {
+        "ttl": int(3 * window_seconds),
+        "write_buffer_size": ROCKSDB_WRITE_BUFFER_BYTES,
+        "max_write_buffer_number": 2,
+        "block_cache_size": ROCKSDB_BLOCK_CACHE_BYTES,
+    }
+
+
 class AwaitableChangelogTable(faust.Table):
-    """A table whose changelog writes can be awaited.
+    """A table whose changelog writes can be awaited, and whose RocksDB store expires entries itself.
 
     ``producer.flush()`` is not a promise in faust (its buffer flush gives up after 0.1 s), so
     writes that must be durable before something else happens keep their own futures.
     """
+
+    def _should_expire_keys(self) -> bool:
+        # faust-streaming #385: faust's expiry index is in memory only. A RocksDB TTL
+        # (``store_options``) expires on disk instead, across restarts.
+        if self.options and self.options.get("ttl"):
+            return False
+        return super()._should_expire_keys()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

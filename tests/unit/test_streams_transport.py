@@ -8,6 +8,7 @@ the worker's own (``build_app``); only the seek's round trip to the broker is re
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 from faust.types import TP as TopicPartition
 
@@ -104,3 +105,28 @@ async def test_a_seek_that_never_returns_stops_the_worker_with_one_line_and_a_me
     assert "3 stream partition(s) waited 61 s" in str(app.crashed[0])
     assert metrics.registry.get_sample_value("hookstream_streams_stalled_seeks_total") == 1
     assert not await check_seek_stall(app, halt, metrics)  # stopping already: said once
+
+
+def test_rocksdb_tables_leave_expiry_to_the_store_and_keep_no_index_in_memory(tmp_path):
+    # faust-streaming #385: faust's expiry keeps every key written in memory (and loses it at a
+    # restart); with RocksDB the store's TTL expires entries instead.
+    for store, indexed in (("memory://", True), ("rocksdb://", False)):
+        app = build_app(
+            parse_config(
+                {
+                    "kafka": {"bootstrap_servers": "127.0.0.1:1", "raw_topic": "t.raw"},
+                    "streams": {"data_dir": str(tmp_path / store[:-3]), "store": store},
+                }
+            )
+        )
+        tables = list(app.tables.values())
+        assert sorted(t.name for t in tables) == ["seen", "sequencer"]
+        for table in tables:
+            sent = SimpleNamespace(message=SimpleNamespace(partition=0))
+            table.partition_for_key = lambda key: 0  # as in the agent, for the event's partition
+            table.send_changelog = lambda *args, sent=sent, **kwargs: sent
+            table.on_key_set(("evt_1", (0.0, 604799.9)), True)
+            assert bool(table._partition_timestamp_keys) is indexed, (store, table.name)  # noqa: SLF001
+            assert table.window.expires == 2 * 604800  # the changelog's retention still follows it
+            if not indexed:
+                assert table.options["ttl"] == 3 * 604800
