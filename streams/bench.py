@@ -12,6 +12,7 @@ import asyncio
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,9 +122,13 @@ async def measure_drain(
 
 def worker_rss_mb(worker: WorkerProcess) -> float | None:
     """The worker process's resident memory now, in MB (Linux), else None."""
+    return _proc_status_mb(worker, "VmRSS:")
+
+
+def _proc_status_mb(worker: WorkerProcess, field: str) -> float | None:
     try:
         for line in Path(f"/proc/{worker.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return round(int(line.split()[1]) / 1024, 1)
     except (OSError, AttributeError):
         pass
@@ -161,3 +166,132 @@ async def _timestamps(bootstrap: str, topic: str, skip_watermarks: bool = False)
         return stamps
     finally:
         await consumer.stop()
+
+
+async def measure_memory(
+    bootstrap: str,
+    ids: int,
+    *,
+    store: str,
+    partitions: int = 8,
+    sample: int = 1000,
+    timeout: float = 3600,
+    progress: Callable[[str], None] = lambda line: None,
+) -> dict[str, Any]:
+    """The worker's memory while its tables remember ``ids`` event ids, and what a restart costs.
+
+    Publishes ``ids`` distinct raw events, lets one worker (table store ``store``) take them all,
+    reads its RSS, stops it, starts it again on the same data directory and times its recovery
+    (start to processing), reads its RSS again, and then sends copies of ``sample`` of the old
+    ids: all of them must be dropped as duplicates, which shows the restarted worker remembers.
+    """
+    suffix = uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory(prefix="hookstream-bench-") as tmp:
+        base = Path(tmp)
+        config_path = base / f"bench-{suffix}.toml"
+        config_path.write_text(
+            streams_config_toml(
+                bootstrap,
+                raw_topic=f"bench.raw.{suffix}",
+                events_topic=f"bench.events.{suffix}",
+                partitions=partitions,
+                app_id=f"bench-streams-{suffix}",
+                data_dir=base / "data",
+                web_port=free_port(),
+                store=store,
+                session_timeout_ms=6000,
+            )
+        )
+        config = load_config(config_path)
+        log_path = base / f"bench-{suffix}.log"
+        await create_topics(config)
+        key_count = max(1, ids // 10)
+        received = now_ms()
+
+        def event(number: int, at: int) -> tuple[Any, None]:
+            return raw_event(f"bench-{suffix}-{number}", f"key-{number % key_count}", at), None
+
+        chunk = 50_000
+        for first in range(0, ids, chunk):
+            numbers = range(first, min(ids, first + chunk))
+            await produce_raw(
+                bootstrap, config.kafka.raw_topic, (event(i, received + i) for i in numbers), linger_ms=5
+            )
+            progress(f"bench: {numbers.stop:,} of {ids:,} raw events published")
+
+        progress(f"bench: one worker ({store}) takes in {ids:,} event ids…")
+        worker = WorkerProcess(config_path, log_path).start()
+        try:
+            await asyncio.to_thread(worker.wait_for, "streams: processing", 600)
+            await _wait_metric(config.streams.web_port, worker, ids, timeout, progress, "released")
+            await asyncio.sleep(2)  # the last table writes
+            rss_mb, peak_mb = worker_rss_mb(worker), worker_peak_rss_mb(worker)
+        finally:
+            stopped = await asyncio.to_thread(worker.stop)
+        if stopped != 0:
+            raise TimeoutError(f"the worker exited {stopped} on SIGTERM:\n{worker.output()[-2000:]}")
+
+        progress("bench: restart on the same data directory…")
+        started = time.monotonic()
+        worker = WorkerProcess(config_path, log_path).start()
+        try:
+            await asyncio.to_thread(worker.wait_for, "streams: processing", 600)
+            recovery_s = time.monotonic() - started
+            await asyncio.sleep(2)
+            restarted_rss_mb = worker_rss_mb(worker)
+            restarted_peak_mb = worker_peak_rss_mb(worker)
+            # Copies of old ids, received now: each one must be dropped as a duplicate.
+            step = max(1, ids // sample)
+            copies = [event(i, now_ms()) for i in range(0, ids, step)][:sample]
+            await produce_raw(bootstrap, config.kafka.raw_topic, copies)
+            metrics = await _wait_metric(
+                config.streams.web_port, worker, len(copies), 120, progress, "duplicate", "forwarded"
+            )
+        finally:
+            await asyncio.to_thread(worker.stop)
+    return {
+        "store": store,
+        "event_ids": ids,
+        "partitions": partitions,
+        "ordering_keys": key_count,
+        "rss_mb": rss_mb,
+        "peak_rss_mb": peak_mb,
+        "recovery_seconds": round(recovery_s, 2),
+        "restarted_rss_mb": restarted_rss_mb,
+        "restarted_peak_rss_mb": restarted_peak_mb,
+        "old_ids_sent_again": len(copies),
+        "old_ids_dropped_as_duplicates": int(metrics.get("hookstream_streams_duplicate_events_total", 0)),
+        "old_ids_forwarded_again": int(metrics.get("hookstream_streams_forwarded_events_total", 0)),
+    }
+
+
+async def _wait_metric(
+    port: int,
+    worker: WorkerProcess,
+    total: int,
+    timeout: float,
+    progress: Callable[[str], None],
+    *counters: str,
+) -> dict[str, float]:
+    """Wait until the sum of ``hookstream_streams_<counter>_events_total`` reaches ``total``,
+    with a progress line every 10 s."""
+    deadline = time.monotonic() + timeout
+    shown = time.monotonic()
+    while True:
+        if worker.process is not None and worker.process.poll() is not None:
+            raise TimeoutError(f"the worker exited {worker.process.returncode}:\n{worker.output()[-2000:]}")
+        metrics = await _metrics(port)
+        done = sum(metrics.get(f"hookstream_streams_{c}_events_total", 0) for c in counters)
+        if done >= total:
+            return metrics
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"benchmark did not finish in {timeout} s: {metrics}")
+        if time.monotonic() - shown >= 10:
+            shown = time.monotonic()
+            progress(f"bench: {int(done):,} of {total:,} ({worker_rss_mb(worker)} MB resident)")
+        await asyncio.sleep(0.5)
+
+
+def worker_peak_rss_mb(worker: WorkerProcess) -> float | None:
+    """The worker process's peak resident memory so far, in MB (Linux), else None."""
+    return _proc_status_mb(worker, "VmHWM:")

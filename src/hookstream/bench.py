@@ -591,6 +591,42 @@ def run_dedupe_bench(
     }
 
 
+# -- memory: a worker that remembers many event ids ----------------------------------------------
+MEMORY_TARGETS = {"rocksdb://": {"rss_mb": 400, "recovery_seconds": 30}}
+
+
+def run_memory_bench(
+    *,
+    ids: int,
+    stores: tuple[str, ...],
+    partitions: int,
+    bootstrap: str | None,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """The worker's RSS while it remembers ``ids`` event ids, per table store, and its recovery."""
+    from hookstream.streams.bench import measure_memory
+
+    broker, bootstrap = _start_broker(bootstrap, progress)
+    runs = []
+    try:
+        for store in stores:
+            try:
+                run = asyncio.run(
+                    measure_memory(bootstrap, ids, store=store, partitions=partitions, progress=progress)
+                )
+            except TimeoutError as exc:
+                raise BenchError(str(exc)) from None
+            targets = MEMORY_TARGETS.get(store)
+            if targets is not None:
+                run["targets"] = targets
+                run["meets_targets"] = all(run[k] is not None and run[k] < v for k, v in targets.items())
+            runs.append(run)
+    finally:
+        if broker is not None:
+            broker.stop()
+    return {**_header("memory"), "runs": runs}
+
+
 # -- pipeline: ingest's rate against one streams worker's ----------------------------------------
 def _stripe_requests(
     port: int, first: int, total: int, *, duplicate_every: int, keys: int, run: str

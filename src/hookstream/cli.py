@@ -431,6 +431,37 @@ def bench_dedupe(n: int, partitions: int, duplicate_every: int, bootstrap: str |
     _write_bench(result, out)
 
 
+@bench.command("memory")
+@click.option(
+    "--ids",
+    default=1_000_000,
+    show_default=True,
+    type=click.IntRange(1000, 100_000_000),
+    help="Event ids to remember.",
+)
+@click.option(
+    "--store",
+    type=click.Choice(["memory", "rocksdb", "both"]),
+    default="both",
+    show_default=True,
+    help="The table store to measure.",
+)
+@click.option("--partitions", default=8, show_default=True, type=click.IntRange(1, 256))
+@bench_bootstrap_option
+@bench_out_option("memory")
+def bench_memory(ids: int, store: str, partitions: int, bootstrap: str | None, out: Path) -> None:
+    """A streams worker's RSS while it remembers many event ids, and its recovery after a restart."""
+    from hookstream.bench import run_memory_bench
+
+    stores = ("memory://", "rocksdb://") if store == "both" else (f"{store}://",)
+    _write_bench(
+        run_memory_bench(
+            ids=ids, stores=stores, partitions=partitions, bootstrap=bootstrap, progress=progress
+        ),
+        out,
+    )
+
+
 @bench.command("pipeline")
 @bench_backlog_options(30000)
 @click.option("--concurrency", default=256, show_default=True, type=click.IntRange(1, 4096))

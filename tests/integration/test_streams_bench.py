@@ -1,5 +1,7 @@
-"""``hookstream bench pipeline`` measures what it says: every delivery ingest accepted is in the
-backlog, and the worker's rate is over all of it, each distinct event published once."""
+"""The streams benches measure what they say. ``bench pipeline``: every delivery ingest accepted
+is in the backlog, and the worker's rate is over all of it, each distinct event published once.
+``bench memory``: a worker's RSS and recovery per table store, and a restart that still drops
+every old id sent again."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import asyncio
 
 import pytest
 
-from hookstream.bench import run_pipeline_bench
+from hookstream.bench import run_memory_bench, run_pipeline_bench
 from hookstream.schemas.envelope import decode_raw_event
 
 from .support import read_topic
@@ -44,3 +46,29 @@ async def test_the_pipeline_bench_drains_everything_ingest_accepted_and_reports_
     events = await read_topic(kafka_bootstrap, result["load"]["events_topic"])
     ids = [decode_raw_event(r.value, r.headers).event_id for r in events]
     assert len(ids) == len(set(ids)) == 450
+
+
+def test_the_memory_bench_measures_both_stores_and_a_restart_that_remembers(kafka_bootstrap):
+    messages: list[str] = []
+    result = run_memory_bench(
+        ids=2000,
+        stores=("memory://", "rocksdb://"),
+        partitions=4,
+        bootstrap=kafka_bootstrap,
+        progress=messages.append,
+    )
+    assert [run["store"] for run in result["runs"]] == ["memory://", "rocksdb://"]
+    for run in result["runs"]:
+        assert run["event_ids"] == 2000
+        assert 20 < run["rss_mb"] <= run["peak_rss_mb"]
+        assert 20 < run["restarted_rss_mb"] <= run["restarted_peak_rss_mb"]
+        assert 0 < run["recovery_seconds"] < 120
+        # The restarted worker remembers: every old id sent again is dropped, none forwarded.
+        assert run["old_ids_sent_again"] == 1000
+        assert run["old_ids_dropped_as_duplicates"] == 1000
+        assert run["old_ids_forwarded_again"] == 0
+    rocksdb = result["runs"][1]
+    assert rocksdb["targets"] == {"rss_mb": 400, "recovery_seconds": 30}
+    assert rocksdb["meets_targets"] == (rocksdb["rss_mb"] < 400 and rocksdb["recovery_seconds"] < 30)
+    assert "targets" not in result["runs"][0]
+    assert any("restart on the same data directory" in m for m in messages)
