@@ -38,7 +38,13 @@ from hookstream.streams.dedupe import Deduper
 from hookstream.streams.metrics import StreamsMetrics
 from hookstream.streams.offsets import OffsetsProbe
 from hookstream.streams.stages import DedupeStage, SequenceStage
-from hookstream.streams.tables import AwaitableChangelogTable, TableKeyStates, TableSeenIds, store_options
+from hookstream.streams.tables import (
+    AwaitableChangelogTable,
+    ExpiringTable,
+    TableKeyStates,
+    TableSeenIds,
+    store_options,
+)
 from hookstream.streams.topics import repartition_topic
 from hookstream.streams.transport import SEEK_STALL_S, App
 from hookstream.streams.watermark import RawProgress
@@ -138,8 +144,8 @@ def build_app(
     by_key = app.topic(repartition_topic(config), partitions=partitions)
 
     # -- tables (co-partitioned with the topic their agent reads) --------------------------------
-    def windowed_table(name: str, default: type) -> Any:
-        table = AwaitableChangelogTable(
+    def windowed_table(name: str, default: type, kind: type[ExpiringTable]) -> Any:
+        table = kind(
             app,
             name=name,
             default=default,
@@ -149,8 +155,8 @@ def build_app(
         )
         return app.tables.add(table).tumbling(window, expires=2 * window)
 
-    seen = windowed_table("seen", bool)
-    states = windowed_table("sequencer", dict)
+    seen = windowed_table("seen", bool, ExpiringTable)
+    states = windowed_table("sequencer", dict, AwaitableChangelogTable)  # its stage awaits the writes
 
     # -- stages -----------------------------------------------------------------------------------
     dedupe_stage = DedupeStage(

@@ -62,19 +62,24 @@ def store_options(store: str, window_seconds: float) -> dict[str, Any] | None:
     }
 
 
-class AwaitableChangelogTable(faust.Table):
-    """A table whose changelog writes can be awaited, and whose RocksDB store expires entries itself.
+class ExpiringTable(faust.Table):
+    """A windowed table whose RocksDB store, given a TTL (``store_options``), expires entries itself."""
+
+    def _should_expire_keys(self) -> bool:
+        # faust-streaming #385: faust's expiry index is in memory only. A RocksDB TTL
+        # expires on disk instead, across restarts.
+        if self.options and self.options.get("ttl"):
+            return False
+        return super()._should_expire_keys()
+
+
+class AwaitableChangelogTable(ExpiringTable):
+    """A table whose changelog writes can be awaited: each keeps its future until
+    ``changelog_acknowledged`` (so a table nobody awaits must not be one).
 
     ``producer.flush()`` is not a promise in faust (its buffer flush gives up after 0.1 s), so
     writes that must be durable before something else happens keep their own futures.
     """
-
-    def _should_expire_keys(self) -> bool:
-        # faust-streaming #385: faust's expiry index is in memory only. A RocksDB TTL
-        # (``store_options``) expires on disk instead, across restarts.
-        if self.options and self.options.get("ttl"):
-            return False
-        return super()._should_expire_keys()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
