@@ -286,7 +286,7 @@ def build_app(
         # and the worker must exit to be restarted; what it did not commit is read again.
         try:
             await asyncio.wait_for(final_commit(app), SHUTDOWN_WAIT_S)
-        except TimeoutError:
+        except (TimeoutError, RuntimeError):  # RuntimeError: after a crash its thread may be gone
             log.warning(
                 "stopping without the final commit; what was acknowledged since the last one is read again"
             )

@@ -85,9 +85,9 @@ class StreamsConfig:
     dedupe_ttl_seconds: int = 7 * 24 * 3600
     max_wait_ms: int = 2000
     """Longest a sequencer holds an event waiting for slower raw partitions to catch up."""
-    store: str = "rocksdb://"
-    """The tables' store. RocksDB on disk (rocksdict) is the production setting: "memory://" keeps
-    every remembered id in RAM and replays the whole changelog at each start."""
+    store: str = "memory://"
+    """The tables' store. Set "rocksdb://" (RocksDB on disk, rocksdict) in production: "memory://"
+    keeps every remembered id in RAM and replays the whole changelog at each start."""
     data_dir: str = ".hookstream/streams"
     web_port: int = 6066
     web_bind: str = "127.0.0.1"
