@@ -6,8 +6,8 @@ window of the current record's timestamp and the one before it.
 
 With ``rocksdb://`` the store itself forgets old entries (RocksDB's TTL, ``store_options``), and
 faust's own expiry is off: faust keeps an in-memory index of every key written (and a heap entry
-per write) for it, which grew the worker by about a kilobyte per remembered event id and, with
-RocksDB, forgets the keys of any earlier process, which then never expire (faust-streaming #385).
+per write) for it, so memory grows with every id remembered; and with RocksDB that index loses
+the keys of any earlier process, which then never expire (faust-streaming #385).
 Lookups only ever read the current and the previous window, so an entry the TTL has not removed
 yet changes no answer.
 
@@ -42,8 +42,8 @@ def current_event(event: faust.types.EventT) -> Iterator[None]:
 
 
 ROCKSDB_WRITE_BUFFER_BYTES = 4 << 20
-"""Per partition's database (faust's 64 MB, times up to three, times every partition and table,
-is most of a busy worker's memory)."""
+"""Per partition's database: faust's 64 MB, up to three of them, for every partition of every
+table, would let RocksDB take gigabytes of a worker's memory."""
 ROCKSDB_BLOCK_CACHE_BYTES = 8 << 20
 """Per partition's database; the operating system's page cache holds the rest."""
 
