@@ -81,9 +81,7 @@ async def check_seek_stall(app: Any, halt: Halt, metrics: StreamsMetrics) -> boo
     )
     log.error("%s", exc)
     metrics.stalls.inc()
-    halt.set(exc)
-    app.hookstream_stop_reason = exc  # faust's crash_reason ends up as whatever failed last
-    await app.crash(exc)
+    await halt.stop(app, exc)
     return True
 
 

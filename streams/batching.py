@@ -78,6 +78,13 @@ class Halt:
         if self.reason is None:
             self.reason = reason
 
+    async def stop(self, app: faust.App, reason: BaseException) -> None:
+        """Halt, and crash the app with ``reason`` as the line the worker's exit names (faust's
+        ``crash_reason`` ends up as whatever failed last while stopping)."""
+        self.set(reason)
+        app.hookstream_stop_reason = reason  # type: ignore[attr-defined]
+        await app.crash(reason)
+
 
 class Batches:
     def __init__(
@@ -193,10 +200,7 @@ class Batches:
         if self.on_skipped is not None:
             self.on_skipped(skipped)
         await self.flush()  # everything buffered precedes the skipped records
-        self.halt.set(exc)
-        # faust's crash_reason ends up as whatever failed last while stopping; keep ours.
-        self.app.hookstream_stop_reason = exc  # type: ignore[attr-defined]
-        await self.app.crash(exc)
+        await self.halt.stop(self.app, exc)
         return False
 
     async def _resume_offset(self, topic: str, partition: int) -> int | None:

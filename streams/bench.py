@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from hookstream.config import load_config
+from hookstream.config import Config, load_config
 from hookstream.local_kafka import free_port
 from hookstream.streams.testing import WorkerProcess, now_ms, produce_raw, raw_event, streams_config_toml
 from hookstream.streams.topics import create_topics, repartition_topic
@@ -38,22 +38,9 @@ async def measure_dedupe_throughput(
     suffix = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory(prefix="hookstream-bench-") as tmp:
         base = Path(tmp)
-        config_path = base / f"bench-{suffix}.toml"
-        config_path.write_text(
-            streams_config_toml(
-                bootstrap,
-                raw_topic=f"bench.raw.{suffix}",
-                events_topic=f"bench.events.{suffix}",
-                partitions=partitions,
-                app_id=f"bench-streams-{suffix}",
-                data_dir=base / "data",
-                web_port=free_port(),
-                watermark_interval_ms=100,
-                watermark_lag_ms=200,
-                session_timeout_ms=6000,
-            )
+        config_path, config = _bench_config(
+            base, suffix, bootstrap, partitions, watermark_interval_ms=100, watermark_lag_ms=200
         )
-        config = load_config(config_path)
         await create_topics(config)
         distinct = n - n // duplicate_every
         key_count = max(1, n // 10)
@@ -188,21 +175,7 @@ async def measure_memory(
     suffix = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory(prefix="hookstream-bench-") as tmp:
         base = Path(tmp)
-        config_path = base / f"bench-{suffix}.toml"
-        config_path.write_text(
-            streams_config_toml(
-                bootstrap,
-                raw_topic=f"bench.raw.{suffix}",
-                events_topic=f"bench.events.{suffix}",
-                partitions=partitions,
-                app_id=f"bench-streams-{suffix}",
-                data_dir=base / "data",
-                web_port=free_port(),
-                store=store,
-                session_timeout_ms=6000,
-            )
-        )
-        config = load_config(config_path)
+        config_path, config = _bench_config(base, suffix, bootstrap, partitions, store=store)
         log_path = base / f"bench-{suffix}.log"
         await create_topics(config)
         key_count = max(1, ids // 10)
@@ -263,6 +236,27 @@ async def measure_memory(
         "old_ids_dropped_as_duplicates": int(metrics.get("hookstream_streams_duplicate_events_total", 0)),
         "old_ids_forwarded_again": int(metrics.get("hookstream_streams_forwarded_events_total", 0)),
     }
+
+
+def _bench_config(
+    base: Path, suffix: str, bootstrap: str, partitions: int, **streams: Any
+) -> tuple[Path, Config]:
+    """A worker's config file for a bench run's own topics and group, under ``base``."""
+    config_path = base / f"bench-{suffix}.toml"
+    config_path.write_text(
+        streams_config_toml(
+            bootstrap,
+            raw_topic=f"bench.raw.{suffix}",
+            events_topic=f"bench.events.{suffix}",
+            partitions=partitions,
+            app_id=f"bench-streams-{suffix}",
+            data_dir=base / "data",
+            web_port=free_port(),
+            session_timeout_ms=6000,
+            **streams,
+        )
+    )
+    return config_path, load_config(config_path)
 
 
 async def _wait_metric(

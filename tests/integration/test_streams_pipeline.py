@@ -159,6 +159,15 @@ class Pipeline:
                 )
             await asyncio.sleep(0.3)
 
+    async def wait_for_ids(self, wanted: set[str]) -> None:
+        """Wait until every id in ``wanted`` is out; else fail saying where the missing ones are."""
+        try:
+            await self.wait_output(
+                lambda out: wanted <= {o.event_id for o in out}, timeout=RESTARTING_OUTPUT_S
+            )
+        except TimeoutError as exc:
+            raise AssertionError(await self.where_are(wanted)) from exc
+
     async def where_are(self, wanted: set[str]) -> str:
         """Where the event ids of ``wanted`` missing from the output got to, for a failure message."""
         missing = wanted - {o.event_id for o in await self.output()}
@@ -406,10 +415,7 @@ async def test_kill_minus_9_mid_stream_loses_nothing(pipeline, unique):
     p.start_worker(wait=False)
     await traffic
     wanted = {e for ids in received.values() for e in ids}
-    try:
-        await p.wait_output(lambda out: wanted <= {o.event_id for o in out}, timeout=RESTARTING_OUTPUT_S)
-    except TimeoutError as exc:
-        raise AssertionError(await p.where_are(wanted)) from exc
+    await p.wait_for_ids(wanted)
     await asyncio.sleep(1)
     out = await p.output()
 
@@ -454,10 +460,7 @@ async def test_workers_that_join_and_die_mid_stream_lose_nothing_and_keep_per_ke
         first.kill()  # and one of the first two dies without a word
         await traffic
         wanted = {e for ids in received.values() for e in ids}
-        try:
-            await p.wait_output(lambda out: wanted <= {o.event_id for o in out}, timeout=RESTARTING_OUTPUT_S)
-        except TimeoutError as exc:
-            raise AssertionError(await p.where_are(wanted)) from exc
+        await p.wait_for_ids(wanted)
     finally:
         traffic.cancel()
     out = await p.settled_output()
