@@ -22,7 +22,17 @@ them back, and the stream has seen a jump (faust-streaming #216: PR #217 put the
 after the seek, not the partitions').
 Here stream partitions asked to resume wait, paused, until the seek that follows has finished.
 
-Third, a seek that never returns leaves the worker silent for good. faust's recovery awaits it
+Third, faust's fetcher hands its consumer thread the set of active partitions itself, not a
+copy (faust-streaming #239 made ``_set_active_tps`` update that set in place), and checks that
+it is not empty only before the hop to the thread. aiokafka's ``fetched_records`` returns every
+partition's records when asked for none, and faust then drops those of paused partitions as it
+iterates: when the active set emptied in between (the changelogs paused once recovery finished,
+the stream partitions still waiting for their seek), records just fetched from the committed
+offset were consumed and dropped, and the stream resumed past them (robinhood/faust PR #69
+fixed this race with a copy and a lock; the copy is gone from faust-streaming 0.15.3). Here the
+thread gets a snapshot taken before the hop, and an empty one fetches nothing.
+
+Fourth, a seek that never returns leaves the worker silent for good. faust's recovery awaits it
 with a timeout (``broker_request_timeout``) through ``Recovery._wait``, which reports a timeout as
 ``ServiceStopped``: the recovery task then ends, and no later rebalance resumes anything (the
 class of hangs in faust-streaming #21). The consumer says how long stream partitions have waited
@@ -67,6 +77,14 @@ async def seek_to_committed(
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    async def getmany(self, active_partitions: set[Any] | None, timeout: float) -> Any:
+        if active_partitions is None:  # a client-only app: every partition
+            return await super().getmany(None, timeout)
+        wanted = frozenset(active_partitions)
+        if not wanted:
+            return {}
+        return await super().getmany(wanted, timeout)  # type: ignore[arg-type]
+
     async def seek_to_committed(self) -> Mapping[Any, int]:
         consumer = self._ensure_consumer()
         return await self.call_thread(seek_to_committed, consumer, self.consumer._is_changelog_tp)

@@ -7,6 +7,7 @@ the worker's own (``build_app``); only the seek's round trip to the broker is re
 
 from __future__ import annotations
 
+import contextlib
 import time
 from types import SimpleNamespace
 
@@ -132,3 +133,44 @@ def test_rocksdb_tables_leave_expiry_to_the_store_and_keep_no_index_in_memory(tm
             assert table.window.expires == 2 * 604800  # the changelog's retention still follows it
             if not indexed:
                 assert table.options["ttl"] == 3 * 604800
+
+
+async def test_the_consumer_thread_fetches_for_the_partitions_active_when_asked_not_when_it_runs(tmp_path):
+    """The fetcher passes its live set of active partitions to the consumer thread. Emptied in
+    between (the changelogs paused at the end of recovery, the stream partition still waiting for
+    its seek), aiokafka's ``fetched_records`` would return every partition's records, and faust
+    drops the paused one's: consumed, never handed on."""
+    app = worker_app(tmp_path)
+    consumer = app.consumer
+    stream = TopicPartition("t.raw", 0)
+    changelog = TopicPartition(sorted(app.tables.changelog_topics)[0], 0)
+    active = {changelog}  # faust's live set: the changelog reads, the stream waits for its seek
+    buffered = {stream: ["s1", "s2"], changelog: ["c1"]}
+    fetched_with = []
+
+    class Fetcher:  # aiokafka's Fetcher.fetched_records: no partitions asked for means all of them
+        _closed = False
+        _subscriptions = SimpleNamespace(fetch_context=contextlib.nullcontext)
+
+        async def fetched_records(self, partitions, timeout=0, max_records=None):
+            fetched_with.append(set(partitions))
+            return {tp: buffered.pop(tp) for tp in list(buffered) if not partitions or tp in partitions}
+
+    thread = consumer._new_consumer_thread()
+    aiokafka_consumer = SimpleNamespace(_closed=False, _fetcher=Fetcher(), _max_poll_records=None)
+    thread._ensure_consumer = lambda: aiokafka_consumer
+
+    async def call_thread(fn, *args, **kwargs):  # the hop to the consumer's thread
+        active.discard(changelog)  # meanwhile, on the event loop: recovery done, changelog paused
+        return await fn(*args, **kwargs)
+
+    thread.call_thread = call_thread
+    consumer.resume_flow()
+
+    records = await thread.getmany(active, timeout=0)
+
+    assert fetched_with == [{changelog}]
+    assert records == {changelog: ["c1"]}
+    assert buffered == {stream: ["s1", "s2"]}  # still there for when the stream partition resumes
+    assert await thread.getmany(set(), timeout=0) == {}  # nothing active: nothing fetched
+    assert buffered == {stream: ["s1", "s2"]}
