@@ -38,15 +38,9 @@ from hookstream.streams.dedupe import Deduper
 from hookstream.streams.metrics import StreamsMetrics
 from hookstream.streams.offsets import OffsetsProbe
 from hookstream.streams.stages import DedupeStage, SequenceStage
-from hookstream.streams.tables import (
-    AwaitableChangelogTable,
-    ExpiringTable,
-    TableKeyStates,
-    TableSeenIds,
-    store_options,
-)
+from hookstream.streams.tables import AwaitableChangelogTable, TableKeyStates, TableSeenIds, store_options
 from hookstream.streams.topics import repartition_topic
-from hookstream.streams.transport import SEEK_STALL_S, App
+from hookstream.streams.transport import SEEK_STALL_S, App, ExpiringTable
 from hookstream.streams.watermark import RawProgress
 
 log = logging.getLogger("hookstream.streams")

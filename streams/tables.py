@@ -7,7 +7,8 @@ window of the current record's timestamp and the one before it.
 With ``rocksdb://`` the store itself forgets old entries (RocksDB's TTL, ``store_options``), and
 faust's own expiry is off: faust keeps an in-memory index of every key written (and a heap entry
 per write) for it, so memory grows with every id remembered; and with RocksDB that index loses
-the keys of any earlier process, which then never expire (faust-streaming #385).
+the keys of any earlier process, which then never expire (faust-streaming #385; the override is
+``transport.ExpiringTable``).
 Lookups only ever read the current and the previous window, so an entry the TTL has not removed
 yet changes no answer.
 
@@ -29,6 +30,7 @@ from faust.streams import _current_event  # faust keeps the current event in thi
 
 from hookstream.streams.dedupe import Sighting
 from hookstream.streams.sequence import KeyState
+from hookstream.streams.transport import ExpiringTable
 
 
 @contextmanager
@@ -60,17 +62,6 @@ def store_options(store: str, window_seconds: float) -> dict[str, Any] | None:
         "max_write_buffer_number": 2,
         "block_cache_size": ROCKSDB_BLOCK_CACHE_BYTES,
     }
-
-
-class ExpiringTable(faust.Table):
-    """A windowed table whose RocksDB store, given a TTL (``store_options``), expires entries itself."""
-
-    def _should_expire_keys(self) -> bool:
-        # faust-streaming #385: faust's expiry index is in memory only. A RocksDB TTL
-        # expires on disk instead, across restarts.
-        if self.options and self.options.get("ttl"):
-            return False
-        return super()._should_expire_keys()
 
 
 class AwaitableChangelogTable(ExpiringTable):

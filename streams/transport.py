@@ -1,5 +1,6 @@
 """faust's aiokafka transport, with the seek back to the committed offsets made complete and
-done before the stream partitions read again. The one module that overrides faust's consumer.
+done before the stream partitions read again, and windowed tables that RocksDB expires. The one
+module that overrides faust.
 
 At every assignment (and whenever its fetcher finds the flow stopped) faust drops records it
 fetched but did not hand to a stream (partitions still paused for table recovery, a
@@ -38,6 +39,11 @@ with a timeout (``broker_request_timeout``) through ``Recovery._wait``, which re
 class of hangs in faust-streaming #21). The consumer says how long stream partitions have waited
 for their seek (``waiting_for_seek_s``); the app's watchdog stops the worker when that passes
 ``SEEK_STALL_S``, so its supervisor restarts it instead of it sitting assigned and idle.
+
+Fifth (a table, not the consumer): windowed tables expire through an in-memory index of every key
+written, which a RocksDB store loses at a restart, so its old keys never expire (faust-streaming
+#385). ``ExpiringTable`` turns that index off when the store has a TTL (``tables.store_options``):
+RocksDB expires the entries itself.
 """
 
 from __future__ import annotations
@@ -139,3 +145,12 @@ class App(faust.App):
 
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)
+
+
+class ExpiringTable(faust.Table):
+    """A windowed table whose RocksDB store, given a TTL (``tables.store_options``), expires entries itself."""
+
+    def _should_expire_keys(self) -> bool:
+        if self.options and self.options.get("ttl"):
+            return False
+        return super()._should_expire_keys()
