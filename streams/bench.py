@@ -65,7 +65,13 @@ async def measure_dedupe_throughput(
 
 
 async def measure_drain(
-    config_path: Path, log_path: Path, raw_records: int, unique: int, *, timeout: float = 600
+    config_path: Path,
+    log_path: Path,
+    raw_records: int,
+    unique: int,
+    *,
+    timeout: float = 600,
+    progress: Callable[[str], None] = lambda line: None,
 ) -> dict[str, Any]:
     """Start one worker on the backlog of ``raw_records`` records (``unique`` distinct event
     ids) in the raw topic of ``config_path``, wait until it published every one, and time it
@@ -75,17 +81,9 @@ async def measure_drain(
     worker = WorkerProcess(config_path, log_path).start()
     try:
         await asyncio.to_thread(worker.wait_for, "streams: processing", 120)
-        deadline = time.monotonic() + timeout
-        while True:
-            metrics = await _metrics(config.streams.web_port)
-            done = metrics.get("hookstream_streams_released_events_total", 0) + metrics.get(
-                "hookstream_streams_late_events_total", 0
-            )
-            if done >= unique:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"benchmark did not finish in {timeout} s: {metrics}")
-            await asyncio.sleep(0.5)
+        metrics = await _wait_metric(
+            config.streams.web_port, worker, unique, timeout, progress, "released", "late"
+        )
         rss_mb = worker_rss_mb(worker)
     finally:
         await asyncio.to_thread(worker.stop)

@@ -713,7 +713,9 @@ def run_pipeline_bench(
                 f"bench: ingest accepted {ingest['req_per_s']:.0f} events/s; one streams worker drains the {accepted}…"
             )
             try:
-                streams = asyncio.run(measure_drain(config_path, Path(tmp) / "streams.log", accepted, unique))
+                streams = asyncio.run(
+                    measure_drain(config_path, Path(tmp) / "streams.log", accepted, unique, progress=progress)
+                )
             except TimeoutError as exc:
                 raise BenchError(str(exc)) from None
     finally:
