@@ -13,9 +13,8 @@ when Kafka acknowledged the batch. A deadline timer per batch, from its first re
 Batching here rather than one ``producer.send`` per request keeps the per-request cost to an
 append and a future: the request path of a webhook receiver is CPU-bound in Python.
 Records are placed on partitions exactly as aiokafka's (and Java's) default partitioner
-does, murmur2 of the key, so the raw topic's layout does not depend on who produced it; the
-hash comes from the ``murmurhash2`` extension, as aiokafka's own pure-Python one cost about a
-twentieth of a request's CPU (``hookstream bench ingest``).
+does (``kafka.produce.partition_of``), so the raw topic's layout does not depend on who
+produced it.
 """
 
 from __future__ import annotations
@@ -31,21 +30,16 @@ from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError, for_code
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import TopicPartition
-from murmurhash2 import murmurhash2
 
 from hookstream.config import KafkaConfig
 from hookstream.errors import PublishError, RecordTooLarge
+from hookstream.kafka.produce import batch_bytes, partition_of
 from hookstream.kafka_topics import admin_client, ensure_sized_topic
 from hookstream.message_size import compressed_bound
 from hookstream.schemas.progress import Progress, encode_progress, progress_headers
 
 log = logging.getLogger("hookstream.ingest")
 
-MURMUR2_SEED = 0x9747B28C
-"""The seed of Kafka's murmur2 partitioner (Java's ``Utils.murmur2``, aiokafka's ``murmur2``)."""
-BATCH_BYTES = 256 * 1024
-"""A batch is handed over once it holds this much (or half the topic's record limit, if less:
-see ``batch_bytes``); a larger single record travels alone."""
 MAX_DEFER_S = 0.1
 """Longest a lingered batch waits for its leader's batches in flight before it is sealed anyway."""
 REPLACE_QUIET_S = 60.0
@@ -62,13 +56,6 @@ def replace_delay(previous: float, since_previous: float) -> float:
     if since_previous >= REPLACE_QUIET_S:
         return 0.0
     return min(max(previous * 2, 0.5), 10.0)
-
-
-def batch_bytes(record_limit: int) -> int:
-    """How full a batch may get before it is handed over: the broker refuses a whole batch
-    larger than the topic's limit once compressed, so it stays at half of it, which even
-    incompressible records under snappy's growth fit (``compressed_bound``)."""
-    return min(BATCH_BYTES, record_limit // 2)
 
 
 async def ensure_raw_topic(kafka: KafkaConfig) -> int:
@@ -287,7 +274,7 @@ class Publisher:
 
     def partition_for(self, key: bytes) -> int:
         """The partition of ``key``, as aiokafka's and Java's default partitioners place it."""
-        return self._partitions[(murmurhash2(key, MURMUR2_SEED) & 0x7FFFFFFF) % len(self._partitions)]
+        return self._partitions[partition_of(key, len(self._partitions))]
 
     async def publish(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> float:
         """Send one record and wait for its acknowledgement; returns the seconds it took."""

@@ -7,7 +7,7 @@ import os
 import pytest
 from aiokafka import codec
 
-from hookstream.ingest.publisher import BATCH_BYTES, batch_bytes
+from hookstream.kafka.produce import BATCH_BYTES, batch_bytes
 from hookstream.message_size import compressed_bound
 
 ENCODERS = {

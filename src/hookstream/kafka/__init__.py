@@ -1,0 +1,1 @@
+"""hookstream's Kafka layer: what every stage needs from Kafka, written once."""
