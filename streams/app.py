@@ -37,6 +37,7 @@ from hookstream.streams.batching import Batches, Halt
 from hookstream.streams.dedupe import Deduper
 from hookstream.streams.metrics import StreamsMetrics
 from hookstream.streams.offsets import OffsetsProbe
+from hookstream.streams.output import Output
 from hookstream.streams.stages import DedupeStage, SequenceStage
 from hookstream.streams.tables import AwaitableChangelogTable, TableKeyStates, TableSeenIds, store_options
 from hookstream.streams.topics import repartition_topic
@@ -151,6 +152,9 @@ def build_app(
     states = windowed_table("sequencer", dict, AwaitableChangelogTable)  # its stage awaits the writes
 
     # -- stages -----------------------------------------------------------------------------------
+    output = app.add_dependency(
+        Output(k, [by_key.get_topic_name(), k.events_topic], client_id=f"{k.client_id}-streams-out")
+    )
     dedupe_stage = DedupeStage(
         app,
         Deduper(TableSeenIds(seen, window)),
@@ -160,6 +164,7 @@ def build_app(
         metrics=metrics,
         raw_topic=k.raw_topic,
         kafka=k,
+        output=output,
         offsets=app.add_dependency(
             OffsetsProbe(
                 k.bootstrap_servers,
@@ -178,6 +183,7 @@ def build_app(
         max_wait_ms=s.max_wait_ms,
         metrics=metrics,
         kafka=k,
+        output=output,
         silence_ms=silence_ms(s),
         max_hold_ms=s.max_hold_ms,
     )

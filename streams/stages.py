@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,6 +20,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from hookstream.config import KafkaConfig
 from hookstream.errors import TopicTooSmall
+from hookstream.kafka.produce import OutRecord
 from hookstream.message_size import refused_as_too_large
 from hookstream.schemas.envelope import (
     RawEvent,
@@ -35,6 +36,7 @@ from hookstream.streams.acks import InOrderAcks
 from hookstream.streams.dedupe import Deduper, Sighting
 from hookstream.streams.metrics import StreamsMetrics
 from hookstream.streams.offsets import OffsetsProbe
+from hookstream.streams.output import Output
 from hookstream.streams.sequence import KeyStates, Pending, Sequencer, SortKey, Verdict
 from hookstream.streams.tables import AwaitableChangelogTable, current_event
 from hookstream.streams.watermark import (
@@ -121,8 +123,10 @@ class DedupeStage:
         raw_topic: str,
         offsets: OffsetsProbe,
         kafka: KafkaConfig,
+        output: Output,
     ) -> None:
         self.app = app
+        self.output = output
         self.kafka = kafka
         self.deduper = deduper
         self.repartition_topic = repartition_topic
@@ -163,20 +167,11 @@ class DedupeStage:
             read[id(event)] = envelope
             sightings.append(Sighting(envelope.routing.event_id, event.message.timestamp, event))
         split = self.deduper.split(sightings)
-        deliveries = []
-        send = self.app.producer.send
-        for sighting in split.first:
-            envelope = read[id(sighting.ref)]
-            deliveries.append(
-                await send(
-                    self.repartition_topic,
-                    envelope.routing.ordering_key.encode(),
-                    envelope.value,
-                    None,
-                    None,
-                    envelope.headers,
-                )
-            )
+        forwards = (read[id(sighting.ref)] for sighting in split.first)
+        deliveries = await self.output.send(
+            self.repartition_topic,
+            ((e.routing.ordering_key.encode(), e.value, e.headers, None) for e in forwards),
+        )
         await acknowledged(deliveries, self.repartition_topic, self.kafka)
         self.deduper.confirm(split.first)  # only now: see the module docstring of dedupe
         self.metrics.forwarded.inc(len(split.first))
@@ -209,10 +204,10 @@ class DedupeStage:
                 if tp in ends:
                     self.progress.caught_up(tp.partition, ends[tp], as_of)
         value = encode_watermarks(self.progress.watermarks((tp.partition for tp in owned), now_ms()))
-        deliveries = [
-            await self.app.producer.send(self.repartition_topic, None, value, q, None, watermark_headers())
-            for q in range(self.repartition_partitions)
-        ]
+        headers = watermark_headers()
+        deliveries = await self.output.send(
+            self.repartition_topic, ((None, value, headers, q) for q in range(self.repartition_partitions))
+        )
         await asyncio.gather(*deliveries)
 
     def forget(self) -> None:
@@ -252,10 +247,12 @@ class SequenceStage:
         max_wait_ms: int,
         metrics: StreamsMetrics,
         kafka: KafkaConfig,
+        output: Output,
         silence_ms: int = 0,
         max_hold_ms: int = 0,
     ) -> None:
         self.app = app
+        self.output = output
         self.kafka = kafka
         self.states = states
         self.states_table = states_table
@@ -396,10 +393,11 @@ class SequenceStage:
 
     async def _publish(self, items: list[tuple[Pending, bool]]) -> None:
         """Send in order, then wait for every acknowledgement."""
-        deliveries = []
-        send = self.app.producer.send
-        for pending, late in items:
-            envelope: Envelope = pending.item[0]
-            value, headers = envelope.output(late)
-            deliveries.append(await send(self.events_topic, pending.key.encode(), value, None, None, headers))
+
+        def records() -> Iterator[OutRecord]:
+            for pending, late in items:
+                envelope: Envelope = pending.item[0]
+                yield (pending.key.encode(), *envelope.output(late), None)
+
+        deliveries = await self.output.send(self.events_topic, records())
         await acknowledged(deliveries, self.events_topic, self.kafka)
