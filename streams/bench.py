@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from hookstream.config import Config, load_config
 from hookstream.local_kafka import free_port
+from hookstream.proc import process_cpu_seconds, process_status_mb
 from hookstream.streams.testing import WorkerProcess, now_ms, produce_raw, raw_event, streams_config_toml
 from hookstream.streams.topics import create_topics, repartition_topic
 from hookstream.streams.watermark import is_watermark
@@ -81,9 +82,12 @@ async def measure_drain(
     worker = WorkerProcess(config_path, log_path).start()
     try:
         await asyncio.to_thread(worker.wait_for, "streams: processing", 120)
+        assert worker.process is not None
+        cpu_before = process_cpu_seconds(worker.process.pid)
         metrics = await _wait_metric(
             config.streams.web_port, worker, unique, timeout, progress, "released", "late"
         )
+        cpu_s = process_cpu_seconds(worker.process.pid) - cpu_before
         rss_mb = worker_rss_mb(worker)
     finally:
         await asyncio.to_thread(worker.stop)
@@ -101,6 +105,8 @@ async def measure_drain(
         "dedupe_events_per_s": round(raw_records / dedupe_s),
         "end_to_end_seconds": round(end_to_end_s, 3),
         "end_to_end_events_per_s": round(raw_records / end_to_end_s),
+        # CPU per record holds up on a busy machine, where the rates above swing with the load.
+        "worker_cpu_us_per_raw_record": round(cpu_s / raw_records * 1e6, 1),
         "worker_rss_mb": rss_mb,
     }
 
@@ -111,13 +117,7 @@ def worker_rss_mb(worker: WorkerProcess) -> float | None:
 
 
 def _proc_status_mb(worker: WorkerProcess, field: str) -> float | None:
-    try:
-        for line in Path(f"/proc/{worker.process.pid}/status").read_text().splitlines():
-            if line.startswith(field):
-                return round(int(line.split()[1]) / 1024, 1)
-    except (OSError, AttributeError):
-        pass
-    return None
+    return None if worker.process is None else process_status_mb(worker.process.pid, field)
 
 
 async def _metrics(port: int) -> dict[str, float]:

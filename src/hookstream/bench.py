@@ -24,6 +24,7 @@ from typing import Any
 
 from hookstream.errors import HookstreamError
 from hookstream.local_kafka import free_port
+from hookstream.proc import process_cpu_seconds
 
 SECRET = "bench-secret"
 _RUN = uuid.uuid4().int >> 64
@@ -116,12 +117,6 @@ def _encode(path: str, port: int, body: bytes, headers: dict[str, str]) -> bytes
     lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc), to report CPU per request."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
