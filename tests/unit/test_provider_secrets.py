@@ -39,7 +39,7 @@ def test_no_secrets_or_an_empty_secret_raises(case):
 @pytest.mark.parametrize(
     "case, bad",
     [(c, b) for c in SAMPLE_CASES for b in c.bad_secrets],
-    ids=lambda v: v if isinstance(v, str) else "",
+    ids=[f"{c.name}:{b[:24]!r}" for c in SAMPLE_CASES for b in c.bad_secrets],
 )
 def test_wrongly_shaped_secret_is_refused(case: SampleCase, bad: str):
     with pytest.raises(ValueError, match=r"^secrets\[0\] "):
