@@ -225,7 +225,7 @@ async def test_a_handshake_answered_204_has_no_body_and_is_published_when_it_is_
     kafka_bootstrap, unique
 ):
     """Discord webhook events: 204 and no body at all (no Content-Length either, per RFC 9110)."""
-    from tests.unit.test_providers_breadth import RFC8032_PUBLIC, RFC8032_SEED
+    from tests.provider_cases import RFC8032_PUBLIC, RFC8032_SEED
 
     config = make_config(
         kafka_bootstrap,

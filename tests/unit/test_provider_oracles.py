@@ -1,14 +1,18 @@
-"""The providers' official SDKs as oracles for our verifiers, in both directions.
+"""The providers' official SDKs as oracles for our verifiers.
 
-(a) What our ``sign()`` produces verifies with the SDK; (b) what the SDK signs verifies with ours.
-Each property runs over a handful of seeded random bodies: ASCII, non-ASCII, control characters,
-a BOM, JSON-looking text. The SDKs decode the body as UTF-8, so bodies are valid UTF-8 throughout.
+Where the SDK can sign, in both directions: (a) what our ``sign()`` produces verifies with the SDK;
+(b) what the SDK signs verifies with ours. Each property runs over a handful of seeded random bodies:
+ASCII, non-ASCII, control characters, a BOM, JSON-looking text. The SDKs decode the body as UTF-8, so
+bodies are valid UTF-8 throughout. Where it can only verify (squareup, paddle-python-sdk, sendgrid,
+discord-interactions), our signed sample must verify with it and a changed one must not. Every SDK
+is in the test extras: a missing one fails its tests, it never skips them.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import json
 import random
 import time
@@ -24,13 +28,22 @@ import svix.webhooks
 from twilio.request_validator import RequestValidator
 
 from hookstream.errors import VerificationError
-from hookstream.ingest.providers.base import Delivery
+from hookstream.ingest.providers import PROVIDERS, Delivery
 from hookstream.ingest.providers.slack import Slack
 from hookstream.ingest.providers.standard import StandardWebhooks, Svix
 from hookstream.ingest.providers.stripe import Stripe
 from hookstream.ingest.providers.twilio import Twilio
-
-NOW = 1_700_000_000
+from tests.provider_cases import (
+    DISCORD_PING,
+    DISCORD_PING_SIGNATURE,
+    GITLAB_BODY,
+    NOW,
+    RFC8032_PUBLIC,
+    SAMPLE_CASES,
+    SAMPLE_URL,
+    provider_for,
+    sample_delivery,
+)
 
 STRIPE_OLD = "whsec_test_secret"
 STRIPE_NEW = "whsec_4p8Q9mZ1rT2vW6yX0aB3cD5eF7gH9jK"
@@ -490,3 +503,78 @@ def test_shared_vector_verdict_agrees_with_sdk(vector, monkeypatch):
     ours = OURS[vector["provider"]]([vector["secret"]])
     delivery = Delivery.of(vector["body"].encode(), vector["headers"], url=vector.get("url") or "")
     assert verifies(ours, delivery, now=vector["now"]) == expected
+
+
+# -- SDKs that only verify, and Standard Webhooks for GitLab's signing token -------------------------
+
+
+def test_square_sdk_agrees():
+    helper = importlib.import_module("square.utils.webhooks_helper")
+    case = next(c for c in SAMPLE_CASES if c.name == "square")
+    delivery = sample_delivery(case)
+    kwargs = {
+        "request_body": delivery.body.decode(),
+        "signature_header": delivery.headers["x-square-hmacsha256-signature"],
+        "signature_key": case.secrets[0],
+    }
+    assert helper.verify_signature(notification_url=SAMPLE_URL, **kwargs)
+    assert not helper.verify_signature(notification_url=SAMPLE_URL + "/", **kwargs)
+
+
+def test_paddle_sdk_agrees():
+    sig_module = importlib.import_module("paddle_billing.Notifications.PaddleSignature")
+    from paddle_billing.Notifications.Secret import Secret
+
+    case = next(c for c in SAMPLE_CASES if c.name == "paddle")
+    rotating = provider_for(case, [case.wrong_secret, *case.secrets])
+    delivery = sample_delivery(case, rotating)
+    header = delivery.headers["Paddle-Signature"]
+    checker = sig_module.PaddleSignature()
+    assert checker.verify(header, delivery.body.decode(), Secret(case.secrets[0]))
+    assert not checker.verify(header, delivery.body.decode() + " ", Secret(case.secrets[0]))
+    assert sig_module.PaddleSignature.parse(header)[0] == NOW
+
+
+def test_sendgrid_sdk_agrees():
+    eventwebhook = importlib.import_module("sendgrid.helpers.eventwebhook")
+    case = next(c for c in SAMPLE_CASES if c.name == "sendgrid")
+    delivery = sample_delivery(case)
+    sdk = eventwebhook.EventWebhook(case.secrets[0])
+    signature = delivery.headers["X-Twilio-Email-Event-Webhook-Signature"]
+    timestamp = delivery.headers["X-Twilio-Email-Event-Webhook-Timestamp"]
+    assert sdk.verify_signature(delivery.body.decode(), signature, timestamp)
+    assert not sdk.verify_signature(delivery.body.decode() + " ", signature, timestamp)
+
+
+def test_discord_sdk_agrees():
+    discord_interactions = importlib.import_module("discord_interactions")
+    case = next(c for c in SAMPLE_CASES if c.name == "discord")
+    delivery = sample_delivery(case)
+    signature = delivery.headers["X-Signature-Ed25519"]
+    timestamp = delivery.headers["X-Signature-Timestamp"]
+    assert discord_interactions.verify_key(delivery.body, signature, timestamp, RFC8032_PUBLIC)
+    assert discord_interactions.verify_key(
+        DISCORD_PING.encode(), DISCORD_PING_SIGNATURE, "1700000000", RFC8032_PUBLIC
+    )
+    assert not discord_interactions.verify_key(delivery.body + b" ", signature, timestamp, RFC8032_PUBLIC)
+
+
+def test_standardwebhooks_sdk_agrees_with_gitlab_signing_token():
+    standardwebhooks = importlib.import_module("standardwebhooks")
+
+    secret = "whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdHRlc3Q="
+    now = int(datetime.now(UTC).timestamp())  # the SDK reads the real clock
+    sample = PROVIDERS["gitlab"]([secret]).sample("push", now=now, event_id="msg_gitlab_2")
+    headers = {k.lower(): v for k, v in sample.headers.items()}
+    standardwebhooks.Webhook(secret).verify(sample.body, headers)  # raises if it disagrees
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(secret).verify(sample.body + b" ", headers)
+    # And the SDK's own signature verifies with ours.
+    sdk_sig = standardwebhooks.Webhook(secret).sign(
+        "msg_gitlab_3", datetime.fromtimestamp(now, UTC), GITLAB_BODY
+    )
+    delivery = Delivery.of(
+        GITLAB_BODY.encode(),
+        {"webhook-id": "msg_gitlab_3", "webhook-timestamp": str(now), "webhook-signature": sdk_sig},
+    )
+    assert PROVIDERS["gitlab"]([secret]).verify(delivery, now=now) == 0
