@@ -39,9 +39,9 @@ from hookstream.streams.metrics import StreamsMetrics
 from hookstream.streams.offsets import OffsetsProbe
 from hookstream.streams.output import Output
 from hookstream.streams.stages import DedupeStage, SequenceStage
-from hookstream.streams.tables import AwaitableChangelogTable, TableKeyStates, TableSeenIds, store_options
+from hookstream.streams.tables import TableKeyStates, TableSeenIds, store_options
 from hookstream.streams.topics import repartition_topic
-from hookstream.streams.transport import SEEK_STALL_S, App, ExpiringTable
+from hookstream.streams.transport import SEEK_STALL_S, App, Table
 from hookstream.streams.watermark import RawProgress
 
 log = logging.getLogger("hookstream.streams")
@@ -137,8 +137,8 @@ def build_app(
     by_key = app.topic(repartition_topic(config), partitions=partitions)
 
     # -- tables (co-partitioned with the topic their agent reads) --------------------------------
-    def windowed_table(name: str, default: type, kind: type[ExpiringTable]) -> Any:
-        table = kind(
+    def windowed_table(name: str, default: type) -> Any:
+        table = Table(
             app,
             name=name,
             default=default,
@@ -148,13 +148,20 @@ def build_app(
         )
         return app.tables.add(table).tumbling(window, expires=2 * window)
 
-    seen = windowed_table("seen", bool, ExpiringTable)
-    states = windowed_table("sequencer", dict, AwaitableChangelogTable)  # its stage awaits the writes
+    seen = windowed_table("seen", bool)
+    states = windowed_table("sequencer", dict)
+
+    # -- one producer for what the stages forward and the tables' changelogs ----------------------
+    changelogs = [t.changelog_topic.get_topic_name() for t in (seen.table, states.table)]
+    output = app.add_dependency(
+        Output(
+            k, [by_key.get_topic_name(), k.events_topic, *changelogs], client_id=f"{k.client_id}-streams-out"
+        )
+    )
+    for table in (seen.table, states.table):
+        table.send_changelog_with(output.send)
 
     # -- stages -----------------------------------------------------------------------------------
-    output = app.add_dependency(
-        Output(k, [by_key.get_topic_name(), k.events_topic], client_id=f"{k.client_id}-streams-out")
-    )
     dedupe_stage = DedupeStage(
         app,
         Deduper(TableSeenIds(seen, window)),
@@ -266,18 +273,14 @@ def build_app(
             )
         except TimeoutError:
             log.warning("stopping with a batch unfinished; it will be processed again")
-        # Table writes wait in faust's producer buffer; one still there when the producer stops
-        # crashes the shutdown (exit 1) and loses the write (a duplicate later, not a loss).
-        buffer = app.producer.buffer
-        deadline = asyncio.get_running_loop().time() + SHUTDOWN_WAIT_S
+        # Table writes still on their way would be lost with the producer (a duplicate later,
+        # not a loss): let them arrive.
         try:
-            while buffer.size and asyncio.get_running_loop().time() < deadline:
-                await buffer.flush()
-            await app.producer.flush()
-        except RuntimeError:  # the buffer already stopped ("Cannot flush: Producer not Running")
-            pass
-        if buffer.size:
-            log.warning("stopping with %d table writes unsent; their events may be repeated", buffer.size)
+            await asyncio.wait_for(
+                asyncio.gather(seen.table.changelog_sent(), states.table.changelog_sent()), SHUTDOWN_WAIT_S
+            )
+        except Exception as exc:
+            log.warning("stopping with table writes unsent (%s); their events may be repeated", exc)
         # faust's own final commit returns without committing when a periodic commit is in
         # flight at that moment, so what was acknowledged since would be read again. Bounded:
         # stopping right after an assignment (a crash at start), faust's commit never returns,

@@ -1,13 +1,13 @@
-"""The producer of what the stages forward: the repartition topic, watermarks and the events topic.
+"""The producer of what the worker writes: the repartition topic and its watermarks, the events
+topic, and the tables' changelogs (``transport.Table``).
 
-faust's producer sends one record per call; the stages forward hundreds at a time, so they
-hand them to a producer of their own in whole batches (``kafka.produce.BatchSender``). faust's
-producer still writes the tables' changelogs. Started and stopped with the app.
+faust's producer sends one record per call; the stages write hundreds at a time, so they hand
+them to a producer of their own in whole batches (``kafka.produce.BatchSender``). Started and
+stopped with the app.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from mode import Service
 
 from hookstream.config import KafkaConfig
-from hookstream.kafka.produce import BatchSender, OutRecord, batch_bytes
+from hookstream.kafka.produce import BatchSender, OutRecord, Sent, batch_bytes
 from hookstream.kafka_topics import admin_client
 from hookstream.message_size import topics_below_limit
 
@@ -53,7 +53,7 @@ class Output(Service):
             await self._producer.stop()  # sends what it holds first
             self._producer = self._sender = None
 
-    async def send(self, topic: str, records: Iterable[OutRecord]) -> list[asyncio.Future[Any]]:
+    async def send(self, topic: str, records: Iterable[OutRecord]) -> list[Sent]:
         """See ``BatchSender.send``."""
         assert self._sender is not None, "Output is not started"
         return await self._sender.send(topic, records)

@@ -7,7 +7,6 @@ duplicate but never lose.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -20,7 +19,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from hookstream.config import KafkaConfig
 from hookstream.errors import TopicTooSmall
-from hookstream.kafka.produce import OutRecord
+from hookstream.kafka.produce import OutRecord, Sent, delivered
 from hookstream.message_size import refused_as_too_large
 from hookstream.schemas.envelope import (
     RawEvent,
@@ -38,7 +37,8 @@ from hookstream.streams.metrics import StreamsMetrics
 from hookstream.streams.offsets import OffsetsProbe
 from hookstream.streams.output import Output
 from hookstream.streams.sequence import KeyStates, Pending, Sequencer, SortKey, Verdict
-from hookstream.streams.tables import AwaitableChangelogTable, current_event
+from hookstream.streams.tables import current_event
+from hookstream.streams.transport import Table
 from hookstream.streams.watermark import (
     RawProgress,
     decode_watermarks,
@@ -60,15 +60,15 @@ def monotonic_ms() -> int:
     return int(time.monotonic() * 1000)
 
 
-async def acknowledged(deliveries: Sequence[Any], topic: str, kafka: KafkaConfig) -> None:
-    """Wait until the broker acknowledged every one of ``deliveries`` (sent to ``topic``).
+async def acknowledged(sent: Sequence[Sent], topic: str, kafka: KafkaConfig) -> None:
+    """Wait until the broker acknowledged every batch of ``sent`` (to ``topic``).
 
     A record the topic refuses as too large is refused again on every try: that raises
     TopicTooSmall, naming the topic and the command that raises its limit. Nothing of the
     batch was acknowledged, so once the limit is raised a restart forwards it.
     """
     try:
-        await asyncio.gather(*deliveries)
+        await delivered(sent)
     except MessageSizeTooLargeError:
         raise TopicTooSmall(refused_as_too_large(topic, kafka)) from None
 
@@ -208,7 +208,7 @@ class DedupeStage:
         deliveries = await self.output.send(
             self.repartition_topic, ((None, value, headers, q) for q in range(self.repartition_partitions))
         )
-        await asyncio.gather(*deliveries)
+        await delivered(deliveries)
 
     def forget(self) -> None:
         """A rebalance: faust re-reads every partition from its committed offset."""
@@ -241,7 +241,7 @@ class SequenceStage:
         self,
         app: faust.App,
         states: KeyStates,
-        states_table: AwaitableChangelogTable,
+        states_table: Table,
         events_topic: str,
         raw_partitions: int,
         max_wait_ms: int,
@@ -301,7 +301,7 @@ class SequenceStage:
             if due:
                 released.append((number, due))
         if released:
-            await self.states_table.changelog_acknowledged()  # the marks are durable before any send
+            await self.states_table.changelog_sent()  # the marks are durable before any send
         await self._publish(
             [(p, True) for _, p, _ in late] + [(p, False) for _, due in released for p in due]
         )

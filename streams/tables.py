@@ -8,7 +8,7 @@ With ``rocksdb://`` the store itself forgets old entries (RocksDB's TTL, ``store
 faust's own expiry is off: faust keeps an in-memory index of every key written (and a heap entry
 per write) for it, so memory grows with every id remembered; and with RocksDB that index loses
 the keys of any earlier process, which then never expire (faust-streaming #385; the override is
-``transport.ExpiringTable``).
+``transport.Table``).
 Lookups only ever read the current and the previous window, so an entry the TTL has not removed
 yet changes no answer.
 
@@ -19,7 +19,6 @@ stages) to attribute it to the partition of the event it belongs to.
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +29,6 @@ from faust.streams import _current_event  # faust keeps the current event in thi
 
 from hookstream.streams.dedupe import Sighting
 from hookstream.streams.sequence import KeyState
-from hookstream.streams.transport import ExpiringTable
 
 
 @contextmanager
@@ -62,30 +60,6 @@ def store_options(store: str, window_seconds: float) -> dict[str, Any] | None:
         "max_write_buffer_number": 2,
         "block_cache_size": ROCKSDB_BLOCK_CACHE_BYTES,
     }
-
-
-class AwaitableChangelogTable(ExpiringTable):
-    """A table whose changelog writes can be awaited: each keeps its future until
-    ``changelog_acknowledged`` (so a table nobody awaits must not be one).
-
-    ``producer.flush()`` is not a promise in faust (its buffer flush gives up after 0.1 s), so
-    writes that must be durable before something else happens keep their own futures.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._unacknowledged: list[asyncio.Future[Any]] = []
-
-    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        future = super().send_changelog(*args, **kwargs)
-        self._unacknowledged.append(future)
-        return future
-
-    async def changelog_acknowledged(self) -> None:
-        """Wait until every changelog write so far is acknowledged by the broker."""
-        futures, self._unacknowledged = self._unacknowledged, []
-        if futures:
-            await asyncio.gather(*futures)
 
 
 class TableSeenIds:

@@ -1,6 +1,6 @@
 """faust's aiokafka transport, with the seek back to the committed offsets made complete and
-done before the stream partitions read again, and windowed tables that RocksDB expires. The one
-module that overrides faust.
+done before the stream partitions read again, and windowed tables that RocksDB expires and
+whose changelogs go out in batches. The one module that overrides faust.
 
 At every assignment (and whenever its fetcher finds the flow stopped) faust drops records it
 fetched but did not hand to a stream (partitions still paused for table recovery, a
@@ -42,20 +42,34 @@ for their seek (``waiting_for_seek_s``); the app's watchdog stops the worker whe
 
 Fifth (a table, not the consumer): windowed tables expire through an in-memory index of every key
 written, which a RocksDB store loses at a restart, so its old keys never expire (faust-streaming
-#385). ``ExpiringTable`` turns that index off when the store has a TTL (``tables.store_options``):
+#385). ``Table`` turns that index off when the store has a TTL (``tables.store_options``):
 RocksDB expires the entries itself.
+
+Sixth, faust sends a table's changelog one record per write: each goes through its producer
+buffer (``send_soon``), a task that sends it alone, and a callback that stores its offset; the
+stream waits whenever more than 100 are queued ("producer buffer full"). The stages write
+hundreds per batch, so ``Table`` queues the records of one turn of the event loop and sends
+them in whole batches through the stages' producer (``kafka.produce``), storing the offset of
+each batch's last record where faust's callback stores each record's.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiokafka
 import faust
 from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from hookstream.kafka.produce import OutRecord, Sent, delivered
+
+log = logging.getLogger("hookstream.streams")
 
 SEEK_STALL_S = 60.0
 """How long stream partitions may wait for the seek to the committed offsets (a round trip or
@@ -147,10 +161,99 @@ class App(faust.App):
         return Transport(self.conf.broker_consumer, self)
 
 
-class ExpiringTable(faust.Table):
-    """A windowed table whose RocksDB store, given a TTL (``tables.store_options``), expires entries itself."""
+@dataclass(frozen=True, slots=True)
+class QueuedWrite:
+    """What faust's ``Table.on_key_set`` reads of a changelog write: ``message.partition``."""
+
+    @dataclass(frozen=True, slots=True)
+    class Message:
+        partition: int
+
+    message: Message
+
+
+ChangelogSender = Callable[[str, Iterable[OutRecord]], Awaitable[list[Sent]]]
+
+
+class Table(faust.Table):
+    """A windowed table whose RocksDB store, given a TTL (``tables.store_options``), expires
+    entries itself, and whose changelog goes out in batches through ``send_changelog_with``'s
+    sender. ``changelog_sent`` waits until every write so far is acknowledged."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._changelog_sender: ChangelogSender | None = None
+        self._queued: list[OutRecord] = []
+        self._queued_sent: asyncio.Future[None] | None = None
+        self._unacknowledged: list[asyncio.Future[None]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def send_changelog_with(self, sender: ChangelogSender) -> None:
+        self._changelog_sender = sender
 
     def _should_expire_keys(self) -> bool:
         if self.options and self.options.get("ttl"):
             return False
         return super()._should_expire_keys()
+
+    def send_changelog(
+        self,
+        partition: int | None,
+        key: Any,
+        value: Any,
+        key_serializer: Any = None,
+        value_serializer: Any = None,
+    ) -> QueuedWrite:
+        """Queue the write, to go out with the others of this turn of the event loop
+        (``changelog_sent`` waits for them). The tables write to the changelog partition of the
+        current event's, always given here."""
+        if self._changelog_sender is None or partition is None:
+            raise RuntimeError(f"table {self.name}: a changelog write needs a sender and a partition")
+        topic = self.changelog_topic
+        key_bytes, _ = topic.prepare_key(key, key_serializer or self.key_serializer)
+        value_bytes, _ = topic.prepare_value(value, value_serializer or self.value_serializer)
+        self._queued.append((key_bytes, value_bytes, [], partition))
+        if self._queued_sent is None:
+            loop = asyncio.get_running_loop()
+            self._queued_sent = loop.create_future()
+            self._unacknowledged.append(self._queued_sent)
+            loop.call_soon(self._send_queued)
+        return QueuedWrite(QueuedWrite.Message(partition))
+
+    async def changelog_sent(self) -> None:
+        """Wait until every changelog write so far is acknowledged; raises the first failure."""
+        futures = list(self._unacknowledged)
+        if futures:
+            try:
+                await asyncio.gather(*futures)
+            finally:
+                failed = [f for f in futures if f.done() and not f.cancelled() and f.exception() is not None]
+                self._unacknowledged = [f for f in self._unacknowledged if f not in failed]
+
+    def _send_queued(self) -> None:
+        records, self._queued = self._queued, []
+        done, self._queued_sent = self._queued_sent, None
+        assert done is not None
+        task = asyncio.ensure_future(self._send(records, done))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, records: list[OutRecord], done: asyncio.Future[None]) -> None:
+        assert self._changelog_sender is not None
+        topic = self.changelog_topic.get_topic_name()
+        try:
+            sent = await self._changelog_sender(topic, records)
+            acks = await delivered(sent)
+        except Exception as exc:
+            # A stage that awaits its writes (``changelog_sent``) fails with this; for the others
+            # a lost mark means a copy is forwarded again later, which consumers drop.
+            log.warning("table %s: %d changelog write(s) failed: %s", self.name, len(records), exc)
+            done.set_exception(exc)
+            done.exception()  # retrieved: nobody may be waiting
+            return
+        for batch, ack in zip(sent, acks, strict=True):
+            self.data.set_persisted_offset(
+                TopicPartition(topic, batch.partition), ack.offset + batch.records - 1
+            )
+        done.set_result(None)
+        self._unacknowledged.remove(done)  # a failed one stays, for ``changelog_sent`` to raise

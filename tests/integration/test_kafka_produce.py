@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import NewTopic
 from aiokafka.errors import MessageSizeTooLargeError
 
-from hookstream.kafka.produce import BatchSender, batch_bytes
+from hookstream.kafka.produce import BatchSender, batch_bytes, delivered
 from hookstream.kafka_topics import admin_client, create_topic
 from tests.integration.support import read_topic
 
@@ -43,13 +43,19 @@ async def test_records_land_where_the_default_partitioner_puts_them_in_order(kaf
         keys = [f"key-{i % 37}".encode() for i in range(600)]
         records = [(k, b"v%d" % i, [("n", b"%d" % i)], None) for i, k in enumerate(keys)]
         records += [(None, b"pinned", [], 3)]
-        await asyncio.gather(*await BatchSender(producer).send(ours, records))
+        sent = await BatchSender(producer).send(ours, records)
+        acks = await delivered(sent)
         await asyncio.gather(*[await producer.send(theirs, b"", key=k) for k in set(keys)])
     finally:
         await producer.stop()
     placed = {r.key: r.partition for r in await read_topic(kafka_bootstrap, theirs)}
     got = await read_topic(kafka_bootstrap, ours)
-    assert len(got) == len(records)
+    assert len(got) == len(records) == sum(s.records for s in sent)
+    assert len(sent) > PARTITIONS  # several batches per partition
+    # Each batch's records sit at the offsets from its acknowledged first one, on its partition.
+    at = {(r.partition, r.offset) for r in got}
+    for s, ack in zip(sent, acks, strict=True):
+        assert {(s.partition, ack.offset + i) for i in range(s.records)} <= at
     for r in got:
         assert r.partition == (3 if r.key is None else placed[r.key])
     for p in range(PARTITIONS):
@@ -70,7 +76,7 @@ async def test_two_concurrent_sends_do_not_interleave_within_a_partition(kafka_b
             sender.send(topic, [(b"k", b"b%03d" % i, [], 0) for i in range(200)]),
         )
         assert len(first) > 1 and len(second) > 1  # several batches each
-        await asyncio.gather(*first, *second)
+        await delivered(first + second)
     finally:
         await producer.stop()
     values = [r.value for r in sorted(await read_topic(kafka_bootstrap, topic), key=lambda r: r.offset)]
@@ -89,10 +95,10 @@ async def test_a_record_larger_than_the_topic_takes_fails_its_batch_not_the_othe
     producer = await started_producer(kafka_bootstrap, batch_size=batch_bytes(limit))
     try:
         small = [(b"k%d" % i, os.urandom(500), [], 0) for i in range(100)]  # 50 KB in all
-        await asyncio.gather(*await BatchSender(producer).send(topic, small))
+        await delivered(await BatchSender(producer).send(topic, small))
         big = await BatchSender(producer).send(topic, [(b"big", os.urandom(4 * limit), [], 1)])
         with pytest.raises(MessageSizeTooLargeError):
-            await asyncio.gather(*big)
+            await delivered(big)
     finally:
         await producer.stop()
     got = await read_topic(kafka_bootstrap, topic)

@@ -7,13 +7,16 @@ the worker's own (``build_app``); only the seek's round trip to the broker is re
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from types import SimpleNamespace
 
+import pytest
 from faust.types import TP as TopicPartition
 
 from hookstream.config import parse_config
+from hookstream.kafka.produce import Sent
 from hookstream.streams.app import StalledSeek, build_app, check_seek_stall
 from hookstream.streams.batching import Halt
 from hookstream.streams.metrics import StreamsMetrics
@@ -122,8 +125,6 @@ def test_rocksdb_tables_leave_expiry_to_the_store_and_keep_no_index_in_memory(tm
         )
         tables = list(app.tables.values())
         assert sorted(t.name for t in tables) == ["seen", "sequencer"]
-        # Only the table whose stage awaits its writes keeps their futures (else they pile up).
-        assert [t.name for t in tables if hasattr(t, "changelog_acknowledged")] == ["sequencer"]
         for table in tables:
             sent = SimpleNamespace(message=SimpleNamespace(partition=0))
             table.partition_for_key = lambda key: 0  # as in the agent, for the event's partition
@@ -174,3 +175,59 @@ async def test_the_consumer_thread_fetches_for_the_partitions_active_when_asked_
     assert buffered == {stream: ["s1", "s2"]}  # still there for when the stream partition resumes
     assert await thread.getmany(set(), timeout=0) == {}  # nothing active: nothing fetched
     assert buffered == {stream: ["s1", "s2"]}
+
+
+class FakeChangelogSender:
+    """Takes what a table hands over, as ``Output.send`` would; each batch acknowledged at
+    ``first_offset`` unless ``failure`` is set."""
+
+    def __init__(self, first_offset: int = 40, failure: Exception | None = None) -> None:
+        self.calls: list[tuple[str, list]] = []
+        self.first_offset = first_offset
+        self.failure = failure
+
+    async def __call__(self, topic, records):
+        records = list(records)
+        self.calls.append((topic, records))
+        delivery = asyncio.get_running_loop().create_future()
+        if self.failure is None:
+            delivery.set_result(SimpleNamespace(offset=self.first_offset))
+        else:
+            delivery.set_exception(self.failure)
+        assert all(isinstance(r[2], list) for r in records)  # aiokafka takes headers as a list only
+        return [Sent(partition=records[0][3], records=len(records), delivery=delivery)]
+
+
+async def test_a_tables_changelog_writes_of_one_turn_go_out_as_one_batch(tmp_path):
+    """faust sends each changelog record alone; the writes a stage makes in one go are handed
+    over together, serialised as faust serialises them, and the offset of the batch's last
+    record is what the store keeps (faust keeps each record's)."""
+    table = worker_app(tmp_path).tables["seen"]
+    sender = FakeChangelogSender(first_offset=40)
+    table.send_changelog_with(sender)
+    persisted = {}
+    table.data.set_persisted_offset = lambda tp, offset: persisted.__setitem__(tp, offset)
+    keys = [(f"evt_{i}", (0.0, 604799.9)) for i in range(3)]
+    table.partition_for_key = lambda key: 1  # as in the agent, for the event's partition
+    for key in keys:
+        table.on_key_set(key, True)  # faust's own path for a write
+    assert not sender.calls  # sent once the stage yields
+    await table.changelog_sent()
+    [(topic, records)] = sender.calls
+    assert topic == table.changelog_topic.get_topic_name()
+    expected = [table.changelog_topic.prepare_key(key, table.key_serializer)[0] for key in keys]
+    assert [r[0] for r in records] == expected and all(r[3] == 1 for r in records)
+    assert persisted == {TopicPartition(topic, 1): 42}
+
+    table.on_key_set(keys[0], True)  # a later turn: a batch of its own
+    await table.changelog_sent()
+    assert len(sender.calls) == 2
+
+
+async def test_a_failed_changelog_write_fails_the_stage_that_awaits_it_once(tmp_path):
+    table = worker_app(tmp_path).tables["sequencer"]
+    table.send_changelog_with(FakeChangelogSender(failure=RuntimeError("broker said no")))
+    table.send_changelog(0, ("acme/1", (0.0, 604799.9)), {"released": 1})
+    with pytest.raises(RuntimeError, match="broker said no"):
+        await table.changelog_sent()
+    await table.changelog_sent()  # reported: the next wait is for the writes after it

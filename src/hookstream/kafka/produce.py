@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -39,6 +40,22 @@ def batch_bytes(record_limit: int) -> int:
     return min(BATCH_BYTES, record_limit // 2)
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One batch handed to the producer."""
+
+    partition: int
+    records: int
+    delivery: asyncio.Future[Any]
+    """Done once the broker acknowledged the batch (its result's ``offset`` is the batch's first),
+    or failed with the broker's error, e.g. MessageSizeTooLargeError."""
+
+
+async def delivered(sent: Iterable[Sent]) -> list[Any]:
+    """Wait until every batch of ``sent`` is acknowledged; raises the first failure."""
+    return await asyncio.gather(*(s.delivery for s in sent))
+
+
 class BatchSender:
     """Sends lists of records through ``producer``, which must be started, and whose
     ``max_batch_size`` is ``batch_bytes`` of the smallest record limit among the topics it writes.
@@ -52,34 +69,37 @@ class BatchSender:
         self.producer = producer
         self._locks: dict[tuple[str, int], asyncio.Lock] = {}
 
-    async def send(self, topic: str, records: Iterable[OutRecord]) -> list[asyncio.Future[Any]]:
-        """Hand ``records`` to the producer; returns one future per batch, done once the broker
-        acknowledged it (or failed with its error, e.g. MessageSizeTooLargeError)."""
-        batches: dict[int, list[Any]] = {}
+    async def send(self, topic: str, records: Iterable[OutRecord]) -> list[Sent]:
+        """Hand ``records`` to the producer, in as few batches as their sizes allow."""
+        chains: dict[int, list[list[Any]]] = {}  # partition -> [[builder, record count], …]
         count = 0
         for key, value, headers, partition in records:
             if partition is None:
                 if not count:
                     count = len(await self.producer.partitions_for(topic))
                 partition = partition_of(key or b"", count)
-            chain = batches.get(partition)
+            chain = chains.get(partition)
             if chain is None:
-                chain = batches[partition] = [self.producer.create_batch()]
-            if chain[-1].append(key=key, value=value, timestamp=None, headers=headers) is None:
-                chain.append(self.producer.create_batch())
-                chain[-1].append(key=key, value=value, timestamp=None, headers=headers)  # first always fits
-        if not batches:
+                chain = chains[partition] = [[self.producer.create_batch(), 0]]
+            last = chain[-1]
+            if last[0].append(key=key, value=value, timestamp=None, headers=headers) is None:
+                last = [self.producer.create_batch(), 0]
+                chain.append(last)
+                last[0].append(key=key, value=value, timestamp=None, headers=headers)  # first always fits
+            last[1] += 1
+        if not chains:
             return []
-        submitted = await asyncio.gather(*(self._submit(topic, p, chain) for p, chain in batches.items()))
-        return [delivery for deliveries in submitted for delivery in deliveries]
+        submitted = await asyncio.gather(*(self._submit(topic, p, chain) for p, chain in chains.items()))
+        return [sent for batches in submitted for sent in batches]
 
-    async def _submit(self, topic: str, partition: int, chain: list[Any]) -> list[asyncio.Future[Any]]:
+    async def _submit(self, topic: str, partition: int, chain: list[list[Any]]) -> list[Sent]:
         lock = self._locks.get((topic, partition))
         if lock is None:
             lock = self._locks[(topic, partition)] = asyncio.Lock()
-        deliveries = []
+        sent = []
         async with lock:  # asyncio locks are FIFO: a partition's batches keep the order of the calls
-            for batch in chain:
-                batch.close()
-                deliveries.append(await self.producer.send_batch(batch, topic, partition=partition))
-        return deliveries
+            for builder, records in chain:
+                builder.close()
+                delivery = await self.producer.send_batch(builder, topic, partition=partition)
+                sent.append(Sent(partition, records, delivery))
+        return sent
