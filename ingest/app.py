@@ -39,16 +39,10 @@ from starlette.types import Receive, Scope, Send
 from hookstream.config import Config, IPNetwork, SourceConfig
 from hookstream.errors import PayloadError, PublishError, RecordTooLarge, VerificationError
 from hookstream.ingest.metrics import IngestMetrics
-from hookstream.ingest.providers import (
-    Delivery,
-    EventDescription,
-    Handshake,
-    Headers,
-    Provider,
-    provider_class,
-)
-from hookstream.ingest.providers.base import content_hash_id, json_pointer, parse_payload
+from hookstream.ingest.providers import EventDescription, Handshake, Provider, provider_class
+from hookstream.ingest.providers.base import content_hash_id, json_pointer
 from hookstream.ingest.publisher import Publisher
+from hookstream.schemas.delivery import Delivery, Headers, parse_payload
 from hookstream.schemas.envelope import SCHEMA_VERSION, encode_raw_record, routing_headers
 
 log = logging.getLogger("hookstream.ingest")
