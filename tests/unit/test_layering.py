@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
+
+import hookstream.config
 
 STAGES = ("hookstream.ingest", "hookstream.consumers", "hookstream.streams")
 
@@ -13,6 +17,23 @@ def stages_imported_by(code: str) -> list[str]:
     probe = f"{code}\nimport sys\nprint('\\n'.join(m for m in sys.modules if m.startswith({STAGES!r})))"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     return result.stdout.split()
+
+
+def test_config_imports_no_stage():
+    tree = ast.parse(Path(hookstream.config.__file__).read_text(encoding="utf-8"))
+    modules = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    modules += [
+        ("hookstream." if node.level else "") + (node.module or "")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+    ]
+    # Every import statement, those inside functions included, not only those an import runs.
+    assert [m for m in modules if m.startswith(STAGES)] == []
+    load = (
+        "from hookstream.config import parse_config\n"
+        "parse_config({'sources': {'gh': {'provider': 'github', 'secrets': ['s']}}, 'consumers': {'audit': {}}})"
+    )
+    assert stages_imported_by(load) == []
 
 
 def test_schemas_import_no_stage():
