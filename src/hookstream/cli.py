@@ -209,16 +209,13 @@ def send(
     import httpx
 
     from hookstream.config import load_config
-    from hookstream.ingest.providers import provider_class
     from hookstream.stage_rules import stage_rules
 
     config = load_config(config_path, rules=stage_rules())
     if source not in config.sources:
         fail(f"no source named {source!r} in the config; configured: {', '.join(config.sources) or 'none'}")
     s = config.sources[source]
-    provider = provider_class(s.provider)(
-        list(s.secrets), tolerance=s.tolerance_seconds, options=s.options, source=source
-    )
+    provider = config.providers[source]
     target = url or f"http://{config.ingest.host}:{config.ingest.port}/webhooks/{source}"
     signed_url = s.public_url or target
     failures = 0

@@ -139,6 +139,9 @@ class Config:
     sources: dict[str, SourceConfig]
     streams: StreamsConfig
     consumers: dict[str, ConsumerConfig]
+    providers: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Each source's provider object (its secrets parsed into keys), built here, once, by the
+    rules' provider class, for whatever serves or signs that source; empty without rules."""
 
 
 class ProviderClass(Protocol):
@@ -305,10 +308,15 @@ def parse_config(
     ingest = _parse_ingest(_Reader(f"{label}: ingest", top.get("ingest", dict, {})))
     streams = _parse_streams(_Reader(f"{label}: streams", top.get("streams", dict, {})))
     sources: dict[str, SourceConfig] = {}
+    providers: dict[str, Any] = {}
     for name, table in top.get("sources", dict, {}).items():
         if not isinstance(table, dict):
             raise ConfigError(f"{label}: sources.{name}: expected a table [sources.{name}]")
-        sources[name] = _parse_source(name, _Reader(f"{label}: sources.{name}", table), base_dir, rules)
+        sources[name], provider = _parse_source(
+            name, _Reader(f"{label}: sources.{name}", table), base_dir, rules
+        )
+        if provider is not None:
+            providers[name] = provider
         limit = sources[name].max_body_bytes + ENVELOPE_HEADROOM
         if limit > kafka.max_message_bytes:
             raise ConfigError(
@@ -323,7 +331,13 @@ def parse_config(
             raise ConfigError(f"{label}: consumers.{name}: expected a table [consumers.{name}]")
         consumers[name] = _parse_consumer(name, _Reader(f"{label}: consumers.{name}", table), rules)
     return Config(
-        path=path, kafka=kafka, ingest=ingest, sources=sources, streams=streams, consumers=consumers
+        path=path,
+        kafka=kafka,
+        ingest=ingest,
+        sources=sources,
+        streams=streams,
+        consumers=consumers,
+        providers=providers,
     )
 
 
@@ -395,7 +409,10 @@ def _parse_streams(r: _Reader) -> StreamsConfig:
     )
 
 
-def _parse_source(name: str, r: _Reader, base_dir: Path | None, rules: StageRules | None) -> SourceConfig:
+def _parse_source(
+    name: str, r: _Reader, base_dir: Path | None, rules: StageRules | None
+) -> tuple[SourceConfig, Any]:
+    """The source, and its provider object where ``rules`` know the provider (else None)."""
     provider_name, cls = _provider(r, rules)
     extra_keys = set(cls.options) if cls is not None else set(r.table) - SOURCE_KEYS
     r.reject_unknown(SOURCE_KEYS | extra_keys)
@@ -429,12 +446,12 @@ def _parse_source(name: str, r: _Reader, base_dir: Path | None, rules: StageRule
         ordering_key=r.get("ordering_key", str, ""),
         options=options,
     )
-    if cls is not None:
-        try:
-            cls(list(secrets), tolerance=tolerance, options=options, source=name)
-        except ValueError as exc:
-            raise ConfigError(f"{r.where}: {exc}") from None
-    return source
+    if cls is None:
+        return source, None
+    try:
+        return source, cls(list(secrets), tolerance=tolerance, options=options, source=name)
+    except ValueError as exc:
+        raise ConfigError(f"{r.where}: {exc}") from None
 
 
 def _provider(r: _Reader, rules: StageRules | None) -> tuple[str, ProviderClass | None]:
