@@ -20,6 +20,7 @@ from aiokafka.errors import KafkaError
 
 from hookstream.cli_options import config_option
 from hookstream.config import Config, load_config
+from hookstream.stage_rules import stage_rules
 
 from .errors import ConsumerError
 from .registry import resolve_consumers
@@ -41,7 +42,7 @@ def progress(message: str) -> None:
 
 
 def _load(config_path: str | None) -> Config:
-    config = load_config(config_path)
+    config = load_config(config_path, rules=stage_rules())
     # Like `python -m`, let --module and "module:function" actions find code in the working directory.
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())

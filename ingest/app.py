@@ -39,16 +39,10 @@ from starlette.types import Receive, Scope, Send
 from hookstream.config import Config, IPNetwork, SourceConfig
 from hookstream.errors import PayloadError, PublishError, RecordTooLarge, VerificationError
 from hookstream.ingest.metrics import IngestMetrics
-from hookstream.ingest.providers import (
-    Delivery,
-    EventDescription,
-    Handshake,
-    Headers,
-    Provider,
-    provider_class,
-)
-from hookstream.ingest.providers.base import content_hash_id, json_pointer, parse_payload
+from hookstream.ingest.providers import EventDescription, Handshake, Provider
+from hookstream.ingest.providers.base import content_hash_id, json_pointer
 from hookstream.ingest.publisher import Publisher
+from hookstream.schemas.delivery import Delivery, Headers, parse_payload
 from hookstream.schemas.envelope import SCHEMA_VERSION, encode_raw_record, routing_headers
 
 log = logging.getLogger("hookstream.ingest")
@@ -290,15 +284,13 @@ def create_app(
     metrics.watch_batches(publisher)
     trusted = config.ingest.trusted_proxies
     retry_after = str(config.ingest.retry_after_seconds)
-    sources = {
-        name: Source(
-            s,
-            provider_class(s.provider)(
-                list(s.secrets), tolerance=s.tolerance_seconds, options=s.options, source=name
-            ),
+    unbuilt = [name for name in config.sources if name not in config.providers]
+    if unbuilt:
+        raise ValueError(
+            f"no provider object for source(s) {', '.join(unbuilt)}: load the config with "
+            "rules=hookstream.stage_rules.stage_rules(), which builds them"
         )
-        for name, s in config.sources.items()
-    }
+    sources = {name: Source(s, config.providers[name]) for name, s in config.sources.items()}
 
     async def webhook(scope: Scope, receive: Receive, send: Send, name: str) -> None:
         try:

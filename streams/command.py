@@ -25,6 +25,7 @@ from aiokafka.errors import KafkaError
 from hookstream.cli_options import config_option
 from hookstream.config import Config, load_config
 from hookstream.errors import ConfigError, HookstreamError
+from hookstream.stage_rules import stage_rules
 
 TOPIC_SETUP_TIMEOUT_S = 60
 
@@ -54,7 +55,7 @@ class ExpectedCrashTracebacks(logging.Filter):
 @config_option
 def streams(config_path: str | None) -> None:
     """Run the faust worker: dedupe the raw topic, restore per-key order, publish the events topic."""
-    config = load_config(config_path)
+    config = load_config(config_path, rules=stage_rules())
     sys.exit(run_worker(config, lambda line: click.echo(line, err=True)))
 
 

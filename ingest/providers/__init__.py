@@ -5,7 +5,9 @@ Adding a provider is one module plus its test vectors, then one line in ``_CLASS
 
 from __future__ import annotations
 
-from .base import Delivery, EventDescription, Handshake, Headers, Provider, Sample
+from hookstream.schemas.delivery import Delivery, Headers
+
+from .base import EventDescription, Handshake, Provider, Sample
 from .discord import Discord
 from .github import GitHub
 from .gitlab import GitLab

@@ -12,61 +12,20 @@ import functools
 import hashlib
 import hmac
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import parse_qs
 
-import orjson
 from cryptography.exceptions import InvalidSignature
 
-from hookstream.errors import PayloadError, VerificationError
+from hookstream.errors import VerificationError
 
-
-class Headers(Mapping[str, str]):
-    """Immutable, case-insensitive headers. Repeated names keep the first value."""
-
-    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
-        pairs = items.items() if isinstance(items, Mapping) else items
-        self._items: dict[str, tuple[str, str]] = {}
-        for name, value in pairs:
-            self._items.setdefault(name.lower(), (name, value))
-
-    def __getitem__(self, name: str) -> str:
-        return self._items[name.lower()][1]
-
-    def get(self, name: str, default: Any = None) -> Any:
-        # Mapping.get would go through __getitem__ and a KeyError per absent header.
-        item = self._items.get(name.lower())
-        return default if item is None else item[1]
-
-    def __iter__(self) -> Iterator[str]:
-        return (original for original, _ in self._items.values())
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._items
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One webhook request exactly as it arrived."""
-
-    body: bytes
-    headers: Headers
-    url: str = ""
-    """The URL as the provider called it (scheme, host, port, path, query); URL-signing schemes need it."""
-    content_type: str = ""
-
-    @classmethod
-    def of(
-        cls, body: bytes, headers: Mapping[str, str] | Iterable[tuple[str, str]], url: str = ""
-    ) -> Delivery:
-        h = headers if isinstance(headers, Headers) else Headers(headers)
-        return cls(body=body, headers=h, url=url, content_type=h.get("content-type", ""))
+# Their home is schemas.delivery, beside the envelope that keeps a delivery's body and headers;
+# still importable from here, where they were first defined.
+from hookstream.schemas.delivery import Delivery as Delivery
+from hookstream.schemas.delivery import Headers as Headers
+from hookstream.schemas.delivery import parse_payload as parse_payload
 
 
 @dataclass(frozen=True)
@@ -149,21 +108,6 @@ def check_timestamp(ts: float, now: float, tolerance: int | None, *, future: boo
             VerificationError.STALE,
             f"timestamp is {int(ts) - int(now)} s in the future, beyond the {tolerance} s tolerance (clock out of sync?)",
         )
-
-
-def parse_payload(delivery: Delivery) -> Any:
-    """JSON by default; form posts (Twilio, Slack commands) as a dict of first values."""
-    ctype = delivery.content_type.split(";")[0].strip().lower()
-    if ctype == "application/x-www-form-urlencoded":
-        try:
-            text = delivery.body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise PayloadError(f"form body is not UTF-8: {exc}") from None
-        return {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
-    try:
-        return orjson.loads(delivery.body)
-    except orjson.JSONDecodeError as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from None
 
 
 @functools.lru_cache(maxsize=1024)

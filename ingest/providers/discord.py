@@ -25,8 +25,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from hookstream.schemas.delivery import Delivery
+
 from .base import (
-    Delivery,
     EventDescription,
     Handshake,
     Provider,

@@ -11,8 +11,9 @@ import json
 from typing import Any
 
 from hookstream.errors import VerificationError
+from hookstream.schemas.delivery import Delivery
 
-from .base import Delivery, EventDescription, Provider, Sample, hmac_digest, pick, prefixed_signature
+from .base import EventDescription, Provider, Sample, hmac_digest, pick, prefixed_signature
 
 HEADER = "X-Hub-Signature-256"
 

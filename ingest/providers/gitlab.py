@@ -17,8 +17,9 @@ import json
 from typing import Any, NamedTuple
 
 from hookstream.errors import VerificationError
+from hookstream.schemas.delivery import Delivery
 
-from .base import Delivery, EventDescription, Provider, Sample, pick, plain_secret, require_header
+from .base import EventDescription, Provider, Sample, pick, plain_secret, require_header
 from .standard import PREFIX as SIGNING_PREFIX
 from .standard import StandardWebhooks, decode_secret
 

@@ -12,7 +12,9 @@ import base64
 import json
 from typing import Any
 
-from .base import Delivery, EventDescription, Provider, Sample, hmac_digest, pick, prefixed_signature
+from hookstream.schemas.delivery import Delivery
+
+from .base import EventDescription, Provider, Sample, hmac_digest, pick, prefixed_signature
 
 ALGORITHMS = {"sha1": 20, "sha256": 32, "sha512": 64}
 

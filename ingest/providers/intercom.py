@@ -11,16 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .base import (
-    Delivery,
-    EventDescription,
-    Provider,
-    Sample,
-    hmac_digest,
-    pick,
-    plain_secret,
-    prefixed_signature,
-)
+from hookstream.schemas.delivery import Delivery
+
+from .base import EventDescription, Provider, Sample, hmac_digest, pick, plain_secret, prefixed_signature
 
 HEADER = "X-Hub-Signature"
 

@@ -14,9 +14,9 @@ import math
 from typing import Any
 
 from hookstream.errors import VerificationError
+from hookstream.schemas.delivery import Delivery
 
 from .base import (
-    Delivery,
     EventDescription,
     Provider,
     Sample,

@@ -23,9 +23,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from hookstream.errors import VerificationError
+from hookstream.schemas.delivery import Delivery
 
 from .base import (
-    Delivery,
     EventDescription,
     Provider,
     Sample,

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hookstream.schemas.delivery import Delivery
+
 from .base import (
-    Delivery,
     EventDescription,
     Provider,
     Sample,

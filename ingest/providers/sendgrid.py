@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from hookstream.errors import VerificationError
+from hookstream.schemas.delivery import Delivery
 
 from .base import (
-    Delivery,
     EventDescription,
     Provider,
     Sample,

@@ -12,8 +12,9 @@ import json
 from typing import Any
 
 from hookstream.errors import VerificationError
+from hookstream.schemas.delivery import Delivery
 
-from .base import Delivery, EventDescription, Provider, Sample, decode_signature, hmac_digest, pick
+from .base import EventDescription, Provider, Sample, decode_signature, hmac_digest, pick
 
 HEADERS = ("X-Shopify-Hmac-Sha256", "shopify-hmac-sha256")
 

@@ -10,15 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .base import (
-    Delivery,
-    EventDescription,
-    Handshake,
-    Provider,
-    Sample,
-    pick,
-    v0_signature,
-)
+from hookstream.schemas.delivery import Delivery
+
+from .base import EventDescription, Handshake, Provider, Sample, pick, v0_signature
 
 SIGNATURE = "X-Slack-Signature"
 TIMESTAMP = "X-Slack-Request-Timestamp"

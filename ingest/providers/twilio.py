@@ -14,9 +14,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from hookstream.errors import VerificationError
+from hookstream.schemas.delivery import Delivery
 
 from .base import (
-    Delivery,
     EventDescription,
     Provider,
     Sample,

@@ -11,8 +11,9 @@ import base64
 import json
 from typing import Any
 
+from hookstream.schemas.delivery import Delivery
+
 from .base import (
-    Delivery,
     EventDescription,
     Provider,
     Sample,

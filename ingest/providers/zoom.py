@@ -20,9 +20,9 @@ import json
 from typing import Any
 
 from hookstream.errors import VerificationError
+from hookstream.schemas.delivery import Delivery
 
 from .base import (
-    Delivery,
     EventDescription,
     Handshake,
     Provider,

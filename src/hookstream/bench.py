@@ -58,8 +58,9 @@ def _serve(kind: str, port: int, config_path: str) -> None:
     else:
         from hookstream.config import load_config
         from hookstream.ingest.app import create_app
+        from hookstream.stage_rules import stage_rules
 
-        app = create_app(load_config(config_path), connect_timeout=60)
+        app = create_app(load_config(config_path, rules=stage_rules()), connect_timeout=60)
     serve(app, "127.0.0.1", port, log_level="warning")
 
 

@@ -83,8 +83,9 @@ def ingest(config_path: str | None, host: str | None, port: int | None) -> None:
     from hookstream.ingest.app import create_app
     from hookstream.ingest.server import serve
     from hookstream.logs import configure_logging
+    from hookstream.stage_rules import stage_rules
 
-    config = load_config(config_path)
+    config = load_config(config_path, rules=stage_rules())
     configure_logging()
     app = create_app(config, connect_timeout=10)
     bind_host = host or config.ingest.host
@@ -109,9 +110,10 @@ def dev(config_path: str | None, parts: tuple[str, ...]) -> None:
     """Everything at once for a local try-out: broker, ingest, streams, consumers. Ctrl-C stops all."""
     from hookstream.config import load_config
     from hookstream.dev import run_dev
+    from hookstream.stage_rules import stage_rules
 
     path = config_path or "examples/dev.toml"
-    config = load_config(path)
+    config = load_config(path, rules=stage_rules())
     chosen = list(parts) or DEV_PARTS
     sys.exit(run_dev(config, path, chosen, lambda line: click.echo(line, err=True)))
 
@@ -207,15 +209,13 @@ def send(
     import httpx
 
     from hookstream.config import load_config
-    from hookstream.ingest.providers import provider_class
+    from hookstream.stage_rules import stage_rules
 
-    config = load_config(config_path)
+    config = load_config(config_path, rules=stage_rules())
     if source not in config.sources:
         fail(f"no source named {source!r} in the config; configured: {', '.join(config.sources) or 'none'}")
     s = config.sources[source]
-    provider = provider_class(s.provider)(
-        list(s.secrets), tolerance=s.tolerance_seconds, options=s.options, source=source
-    )
+    provider = config.providers[source]
     target = url or f"http://{config.ingest.host}:{config.ingest.port}/webhooks/{source}"
     signed_url = s.public_url or target
     failures = 0
@@ -291,9 +291,10 @@ def tail(
 ) -> None:
     """Print events from a hookstream topic as JSON lines (body decoded where it is text)."""
     from hookstream.config import load_config
+    from hookstream.stage_rules import stage_rules
     from hookstream.tail import tail_topic
 
-    config = load_config(config_path)
+    config = load_config(config_path, rules=stage_rules())
     count = asyncio.run(
         tail_topic(config, topic or config.kafka.raw_topic, from_beginning, max_events, timeout, click.echo)
     )

@@ -2,6 +2,10 @@
 
 Every error names the file, the key and the fix. Secrets are resolved here (``env:NAME``,
 ``file:PATH`` or a literal) and never appear in a repr or a log line.
+
+What the stages own (the ingest stage's providers, the consumers' rules for names and event
+patterns) is checked through ``StageRules`` handed in by the caller, so that this module, which
+every stage imports, imports no stage itself.
 """
 
 from __future__ import annotations
@@ -9,9 +13,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hookstream.errors import ConfigError
 
@@ -134,6 +139,35 @@ class Config:
     sources: dict[str, SourceConfig]
     streams: StreamsConfig
     consumers: dict[str, ConsumerConfig]
+    providers: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Each source's provider object (its secrets parsed into keys), built here, once, by the
+    rules' provider class, for whatever serves or signs that source; empty without rules."""
+
+
+class ProviderClass(Protocol):
+    """A provider as config checks a source against it: the extra keys its ``[sources.X]`` table
+    takes, and a constructor that parses the source's secrets (ValueError saying what is wrong)."""
+
+    options: tuple[str, ...]
+
+    def __call__(
+        self, secrets: list[str], *, tolerance: int | None, options: dict[str, Any], source: str
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class StageRules:
+    """The stages' rules a config is checked against (``hookstream.stage_rules`` gathers them).
+
+    Without them, a config is checked for what this module owns only: any provider name is
+    taken, with its extra keys as options, and consumer names and patterns are not looked at.
+    """
+
+    providers: Mapping[str, ProviderClass]
+    check_consumer_name: Callable[[str], object]
+    """Raises ValueError for a name a consumer cannot have."""
+    check_event_pattern: Callable[[str], object]
+    """Raises ValueError for a pattern that cannot match the way its author meant."""
 
 
 SOURCE_KEYS = {f for f in SourceConfig.__dataclass_fields__} - {"name", "options"}
@@ -236,7 +270,9 @@ def resolve_secret(spec: str, where: str, base_dir: Path | None) -> Secret:
     return Secret(spec)
 
 
-def load_config(path: str | os.PathLike[str] | None = None, *, text: str | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, text: str | None = None, rules: StageRules | None = None
+) -> Config:
     """Load and validate a config. ``path`` defaults to ``$HOOKSTREAM_CONFIG``."""
     file: Path | None = None
     if text is None:
@@ -255,11 +291,16 @@ def load_config(path: str | os.PathLike[str] | None = None, *, text: str | None 
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{label}: not valid TOML: {exc}") from None
-    return parse_config(data, label=label, base_dir=file.parent if file else None, path=file)
+    return parse_config(data, label=label, base_dir=file.parent if file else None, path=file, rules=rules)
 
 
 def parse_config(
-    data: dict[str, Any], *, label: str = "<config>", base_dir: Path | None = None, path: Path | None = None
+    data: dict[str, Any],
+    *,
+    label: str = "<config>",
+    base_dir: Path | None = None,
+    path: Path | None = None,
+    rules: StageRules | None = None,
 ) -> Config:
     top = _Reader(label, data)
     top.reject_unknown({"kafka", "ingest", "sources", "streams", "consumers"})
@@ -267,10 +308,15 @@ def parse_config(
     ingest = _parse_ingest(_Reader(f"{label}: ingest", top.get("ingest", dict, {})))
     streams = _parse_streams(_Reader(f"{label}: streams", top.get("streams", dict, {})))
     sources: dict[str, SourceConfig] = {}
+    providers: dict[str, Any] = {}
     for name, table in top.get("sources", dict, {}).items():
         if not isinstance(table, dict):
             raise ConfigError(f"{label}: sources.{name}: expected a table [sources.{name}]")
-        sources[name] = _parse_source(name, _Reader(f"{label}: sources.{name}", table), base_dir)
+        sources[name], provider = _parse_source(
+            name, _Reader(f"{label}: sources.{name}", table), base_dir, rules
+        )
+        if provider is not None:
+            providers[name] = provider
         limit = sources[name].max_body_bytes + ENVELOPE_HEADROOM
         if limit > kafka.max_message_bytes:
             raise ConfigError(
@@ -283,9 +329,15 @@ def parse_config(
     for name, table in top.get("consumers", dict, {}).items():
         if not isinstance(table, dict):
             raise ConfigError(f"{label}: consumers.{name}: expected a table [consumers.{name}]")
-        consumers[name] = _parse_consumer(name, _Reader(f"{label}: consumers.{name}", table))
+        consumers[name] = _parse_consumer(name, _Reader(f"{label}: consumers.{name}", table), rules)
     return Config(
-        path=path, kafka=kafka, ingest=ingest, sources=sources, streams=streams, consumers=consumers
+        path=path,
+        kafka=kafka,
+        ingest=ingest,
+        sources=sources,
+        streams=streams,
+        consumers=consumers,
+        providers=providers,
     )
 
 
@@ -357,16 +409,13 @@ def _parse_streams(r: _Reader) -> StreamsConfig:
     )
 
 
-def _parse_source(name: str, r: _Reader, base_dir: Path | None) -> SourceConfig:
-    from hookstream.ingest.providers import PROVIDERS
-
-    provider_name = r.get("provider", str, None)
-    if provider_name is None:
-        raise r.fail("provider", f"missing; one of {', '.join(sorted(PROVIDERS))}")
-    if provider_name not in PROVIDERS:
-        raise r.fail("provider", f"unknown provider {provider_name!r}; one of {', '.join(sorted(PROVIDERS))}")
-    cls = PROVIDERS[provider_name]
-    r.reject_unknown(SOURCE_KEYS | set(cls.options))
+def _parse_source(
+    name: str, r: _Reader, base_dir: Path | None, rules: StageRules | None
+) -> tuple[SourceConfig, Any]:
+    """The source, and its provider object where ``rules`` know the provider (else None)."""
+    provider_name, cls = _provider(r, rules)
+    extra_keys = set(cls.options) if cls is not None else set(r.table) - SOURCE_KEYS
+    r.reject_unknown(SOURCE_KEYS | extra_keys)
     specs = r.strings("secrets", ())
     if not specs:
         raise r.fail("secrets", 'at least one secret is required, e.g. secrets = ["env:MY_WEBHOOK_SECRET"]')
@@ -374,7 +423,7 @@ def _parse_source(name: str, r: _Reader, base_dir: Path | None) -> SourceConfig:
     tolerance = r.get("tolerance_seconds", int, None)
     if tolerance is not None and tolerance < 0:
         raise r.fail("tolerance_seconds", "must be 0 (no check) or more")
-    options = {k: v for k, v in r.table.items() if k in cls.options}
+    options = {k: v for k, v in r.table.items() if k in extra_keys}
     public_url = r.get("public_url", str, "")
     if public_url:
         options["public_url"] = public_url
@@ -397,27 +446,41 @@ def _parse_source(name: str, r: _Reader, base_dir: Path | None) -> SourceConfig:
         ordering_key=r.get("ordering_key", str, ""),
         options=options,
     )
+    if cls is None:
+        return source, None
     try:
-        cls(list(secrets), tolerance=tolerance, options=options, source=name)
+        return source, cls(list(secrets), tolerance=tolerance, options=options, source=name)
     except ValueError as exc:
         raise ConfigError(f"{r.where}: {exc}") from None
-    return source
 
 
-def _parse_consumer(name: str, r: _Reader) -> ConsumerConfig:
-    from hookstream.consumers.patterns import PatternError, check_consumer_name, parse_pattern
+def _provider(r: _Reader, rules: StageRules | None) -> tuple[str, ProviderClass | None]:
+    """The source's provider name, and its class where ``rules`` know the providers."""
+    name = r.get("provider", str, None)
+    known = f"; one of {', '.join(sorted(rules.providers))}" if rules is not None else ""
+    if name is None:
+        raise r.fail("provider", f"missing{known}")
+    if rules is None:
+        return name, None
+    if name not in rules.providers:
+        raise r.fail("provider", f"unknown provider {name!r}{known}")
+    return name, rules.providers[name]
 
+
+def _parse_consumer(name: str, r: _Reader, rules: StageRules | None) -> ConsumerConfig:
     d = ConsumerConfig(name=name)
-    try:
-        check_consumer_name(name)
-    except ValueError as exc:
-        raise ConfigError(f"{r.where}: {exc}") from None
-    events = r.strings("events", d.events)
-    for i, pattern in enumerate(events):
+    if rules is not None:
         try:
-            parse_pattern(pattern)
-        except PatternError as exc:
-            raise r.fail(f"events[{i}]", str(exc)) from None
+            rules.check_consumer_name(name)
+        except ValueError as exc:
+            raise ConfigError(f"{r.where}: {exc}") from None
+    events = r.strings("events", d.events)
+    if rules is not None:
+        for i, pattern in enumerate(events):
+            try:
+                rules.check_event_pattern(pattern)
+            except ValueError as exc:
+                raise r.fail(f"events[{i}]", str(exc)) from None
     options = {k: v for k, v in r.table.items() if k not in CONSUMER_KEYS}
     return ConsumerConfig(
         name=name,

@@ -16,6 +16,7 @@ from hookstream.ingest.app import create_app
 from hookstream.ingest.server import uvicorn_config
 from hookstream.local_kafka import free_port
 from hookstream.schemas.progress import is_progress
+from hookstream.stage_rules import stage_rules
 
 
 def make_config(
@@ -44,7 +45,7 @@ def make_config(
         "streams": streams or {},
         "sources": sources,
     }
-    return parse_config(data)
+    return parse_config(data, rules=stage_rules())
 
 
 @contextlib.asynccontextmanager

@@ -46,6 +46,7 @@ from hookstream.ingest.publisher import ensure_raw_topic
 from hookstream.kafka_topics import admin_client
 from hookstream.kafka_topics import create_topic as create_kafka_topic
 from hookstream.schemas.envelope import decode_raw_event
+from hookstream.stage_rules import stage_rules
 from hookstream.streams.testing import WorkerProcess, now_ms, produce_raw, raw_event, streams_config_toml
 from hookstream.streams.topics import create_topics
 from hookstream.tail import tail_topic
@@ -122,7 +123,7 @@ async def large_pipeline(
         quick_streams_toml(kafka_bootstrap, tmp, "large", uuid.uuid4().hex[:8], partitions=4)
         + f'[ingest]\nport = {free_port()}\n[sources.gh]\nprovider = "github"\nsecrets = ["{SECRET}"]\n'
     )
-    config = load_config(path)
+    config = load_config(path, rules=stage_rules())
     assert config.sources["gh"].max_body_bytes == DEFAULT_MAX_BODY  # the premise: default limits
     worker = WorkerProcess(path, tmp / "streams.log").start()
     try:

@@ -146,6 +146,49 @@ def test_config_errors_are_one_line_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+BAD_CONFIGS = {
+    "unknown provider": (
+        '[sources.gh]\nprovider = "gitbub"\nsecrets = ["s"]\n',
+        "sources.gh.provider: unknown provider 'gitbub'; one of ",
+    ),
+    "bad secret": (
+        '[sources.dc]\nprovider = "discord"\nsecrets = ["abcd"]\n',
+        "sources.dc: secrets[0] is not a 32-byte hex Ed25519 public key",
+    ),
+    "provider option typo": (
+        '[sources.gh]\nprovider = "github"\nsecrets = ["s"]\nsignature_heder = "X"\n',
+        "sources.gh.signature_heder: unknown key",
+    ),
+    "bad pattern": ('[consumers.audit]\nevents = ["stripe"]\n', "consumers.audit.events[0]: 'stripe' is not"),
+    "bad consumer name": ('[consumers."a b"]\n', "consumers.a b: consumer name 'a b' may only use"),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_CONFIGS)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ingest"],
+        ["dev"],
+        ["streams"],
+        ["send", "gh"],
+        ["tail"],
+        ["consume", "audit"],
+        ["replay", "audit", "--event-id", "x"],
+        ["dlq", "list", "audit"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_every_command_refuses_a_bad_config_alike_before_starting(tmp_path, command, bad):
+    text, message = BAD_CONFIGS[bad]
+    config = tmp_path / "bad.toml"
+    config.write_text('[kafka]\nbootstrap_servers = "127.0.0.1:1"\n' + text)
+    result = CliRunner().invoke(main, [*command, "--config", str(config)])
+    assert result.exit_code == 1, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"hookstream: error: {config}: {message}"), line
+
+
 @pytest.mark.parametrize(
     "command",
     [["tail", "--timeout", "1"], ["dlq", "list", "audit"]],

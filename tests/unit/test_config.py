@@ -6,6 +6,7 @@ import pytest
 
 from hookstream.config import load_config
 from hookstream.errors import ConfigError
+from hookstream.stage_rules import stage_rules
 
 BASE = '[sources.gh]\nprovider = "github"\nsecrets = ["literal-secret"]\n'
 
@@ -95,8 +96,19 @@ def test_secrets_from_env_and_file_relative_to_config(tmp_path, monkeypatch):
 )
 def test_errors_name_the_key_and_the_fix(text, message):
     with pytest.raises(ConfigError) as info:
-        load_config(text=text)
+        load_config(text=text, rules=stage_rules())
     assert message in str(info.value)
+
+
+def test_without_the_stages_rules_config_checks_only_what_it_owns():
+    config = load_config(
+        text="[sources.x]\nprovider = 'not-a-provider'\nsecrets = ['s']\nsignature_header = 'X'\n"
+        "[consumers.'a b']\nevents = ['stripe']\n"
+    )
+    assert config.sources["x"].options == {"signature_header": "X"}
+    assert config.consumers["a b"].events == ("stripe",)
+    with pytest.raises(ConfigError, match=r"sources.x.provider: missing$"):
+        load_config(text="[sources.x]\nsecrets = ['s']\n")
 
 
 def test_missing_file_and_missing_env(tmp_path, monkeypatch):
@@ -113,6 +125,6 @@ def test_missing_file_and_missing_env(tmp_path, monkeypatch):
 def test_example_config_loads():
     from pathlib import Path
 
-    config = load_config(Path(__file__).resolve().parents[2] / "examples" / "dev.toml")
+    config = load_config(Path(__file__).resolve().parents[2] / "examples" / "dev.toml", rules=stage_rules())
     assert set(config.sources) >= {"stripe", "github"}
     assert "audit" in config.consumers

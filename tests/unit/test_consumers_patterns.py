@@ -7,6 +7,7 @@ import pytest
 from hookstream.config import parse_config
 from hookstream.consumers.patterns import EventFilter, PatternError, check_consumer_name, parse_pattern
 from hookstream.errors import ConfigError
+from hookstream.stage_rules import stage_rules
 
 
 @pytest.mark.parametrize(
@@ -58,9 +59,9 @@ def test_the_config_checks_patterns_and_names_with_file_and_key():
     with pytest.raises(
         ConfigError, match=r"<config>: consumers.audit.events\[1\]: 'stripe' is not an event pattern"
     ):
-        parse_config({"consumers": {"audit": {"events": ["*", "stripe"]}}})
+        parse_config({"consumers": {"audit": {"events": ["*", "stripe"]}}}, rules=stage_rules())
     with pytest.raises(ConfigError, match=r"consumers.bad name: consumer name 'bad name' may only use"):
-        parse_config({"consumers": {"bad name": {}}})
+        parse_config({"consumers": {"bad name": {}}}, rules=stage_rules())
     config = parse_config(
         {"consumers": {"audit": {"typed": True, "drain_timeout_seconds": 5, "action": "jsonl", "path": "x"}}}
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -12,13 +13,16 @@ import pytest
 from hookstream.config import parse_config
 from hookstream.ingest.app import create_app
 from hookstream.ingest.providers import provider_class
+from hookstream.ingest.providers.github import GitHub
 from hookstream.ingest.publisher import Publisher
+from hookstream.stage_rules import stage_rules
 
 CONFIG = parse_config(
     {
         "kafka": {"bootstrap_servers": "127.0.0.1:1"},
         "sources": {"gh": {"provider": "github", "secrets": ["s"]}},
-    }
+    },
+    rules=stage_rules(),
 )
 BODY = b'{"repository":{"full_name":"acme/api"}}'
 HEADERS = provider_class("github")(["s"]).sign(BODY, timestamp=0) | {
@@ -111,3 +115,27 @@ def test_uvicorn_serves_the_app_itself_as_asgi_3():
     config = uvicorn_config(app, "127.0.0.1", 0, log_config=None)
     config.load()
     assert config.loaded_app is app
+
+
+async def test_a_source_s_provider_is_built_once_at_load_and_serves_its_requests():
+    built = []
+
+    class CountedGitHub(GitHub):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    rules = replace(stage_rules(), providers={"github": CountedGitHub})
+    config = parse_config({"sources": {"gh": {"provider": "github", "secrets": ["s"]}}}, rules=rules)
+    app = create_app(config, publisher=BrokenPublisher(config.kafka))
+    async with client(app) as c:
+        assert (await c.post("/webhooks/gh", content=BODY, headers=HEADERS)).status_code == 500
+    assert built == [config.providers["gh"]]
+
+
+def test_a_config_loaded_without_the_stages_rules_cannot_serve_its_sources():
+    config = parse_config({"sources": {"gh": {"provider": "github", "secrets": ["s"]}}})
+    with pytest.raises(
+        ValueError, match=r"no provider object for source\(s\) gh: load the config with rules="
+    ):
+        create_app(config, publisher=BrokenPublisher(config.kafka))

@@ -58,6 +58,7 @@ def test_docs_list_every_provider(doc):
 @pytest.mark.parametrize("doc", [DOCS, README], ids=["docs", "readme"])
 def test_docs_config_snippets_load(monkeypatch, doc):
     from hookstream.config import load_config
+    from hookstream.stage_rules import stage_rules
 
     text = doc.read_text(encoding="utf-8")
     snippets = [block.split("```", 1)[0] for block in text.split("```toml\n")[1:]]
@@ -67,6 +68,6 @@ def test_docs_config_snippets_load(monkeypatch, doc):
     for snippet in snippets:
         if "[sources.NAME]" in snippet or "[sources." not in snippet:
             continue  # the generic shape, not a loadable example
-        config = load_config(text=snippet)
+        config = load_config(text=snippet, rules=stage_rules())
         loaded |= {s.provider for s in config.sources.values()}
     assert loaded == set(PROVIDERS)
