@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from hookstream.config import KafkaConfig
 from hookstream.errors import PayloadError
 from hookstream.ingest.providers.base import Delivery, Headers, parse_payload
-from hookstream.message_size import refused_as_too_large
+from hookstream.kafka.message_size import refused_as_too_large
 from hookstream.schemas.envelope import RawEvent, decode_raw_event
 from hookstream.schemas.typed_events import TypedEventError, decode_typed, typed_view
 

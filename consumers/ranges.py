@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from hookstream.config import KafkaConfig
-from hookstream.message_size import fetch_sizes
+from hookstream.kafka.message_size import fetch_sizes
 
 from .errors import ConsumerError
 

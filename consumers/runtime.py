@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from hookstream.config import KafkaConfig
-from hookstream.message_size import fetch_sizes
+from hookstream.kafka.message_size import fetch_sizes
 
 from .kafka_admin import group_id, pin_new_group_start, wait_for_topic
 from .keyed import KeyedScheduler

@@ -33,9 +33,9 @@ from aiokafka.structs import TopicPartition
 
 from hookstream.config import KafkaConfig
 from hookstream.errors import PublishError, RecordTooLarge
+from hookstream.kafka.message_size import compressed_bound
 from hookstream.kafka.produce import batch_bytes, partition_of
 from hookstream.kafka_topics import admin_client, ensure_sized_topic
-from hookstream.message_size import compressed_bound
 from hookstream.schemas.progress import Progress, encode_progress, progress_headers
 
 log = logging.getLogger("hookstream.ingest")

@@ -32,7 +32,7 @@ from prometheus_client import generate_latest
 
 from hookstream.config import Config, StreamsConfig
 from hookstream.errors import HookstreamError
-from hookstream.message_size import fetch_sizes
+from hookstream.kafka.message_size import fetch_sizes
 from hookstream.streams.batching import Batches, Halt
 from hookstream.streams.dedupe import Deduper
 from hookstream.streams.metrics import StreamsMetrics

@@ -20,7 +20,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from hookstream.config import Config, load_config
-from hookstream.local_kafka import free_port
+from hookstream.kafka.local_broker import free_port
 from hookstream.proc import process_cpu_seconds, process_status_mb
 from hookstream.streams.testing import WorkerProcess, now_ms, produce_raw, raw_event, streams_config_toml
 from hookstream.streams.topics import create_topics, repartition_topic

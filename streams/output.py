@@ -15,9 +15,9 @@ from aiokafka import AIOKafkaProducer
 from mode import Service
 
 from hookstream.config import KafkaConfig
+from hookstream.kafka.message_size import topics_below_limit
 from hookstream.kafka.produce import BatchSender, OutRecord, batch_bytes
 from hookstream.kafka_topics import admin_client
-from hookstream.message_size import topics_below_limit
 
 
 class Output(Service):

@@ -20,8 +20,8 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from hookstream.config import KafkaConfig
 from hookstream.errors import TopicTooSmall
+from hookstream.kafka.message_size import refused_as_too_large
 from hookstream.kafka.produce import OutRecord
-from hookstream.message_size import refused_as_too_large
 from hookstream.schemas.envelope import (
     RawEvent,
     Routing,

@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from hookstream.config import KafkaConfig
 from hookstream.errors import HookstreamError
-from hookstream.message_size import below_limit_warning, topic_config, topics_below_limit
+from hookstream.kafka.message_size import below_limit_warning, topic_config, topics_below_limit
 
 
 def unreachable(bootstrap_servers: str, exc: BaseException) -> str:

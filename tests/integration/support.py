@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from hookstream.config import Config, parse_config
 from hookstream.ingest.app import create_app
 from hookstream.ingest.server import uvicorn_config
-from hookstream.local_kafka import free_port
+from hookstream.kafka.local_broker import free_port
 from hookstream.schemas.progress import is_progress
 
 
