@@ -27,7 +27,7 @@ from hookstream.config import KafkaConfig
 
 from .dlq import DeadLetter, dlq_topic, parse_dead_letter
 from .errors import ConsumerError
-from .kafka_admin import redrive_group_id, topic_exists
+from .groups import consumers_admin, redrive_group_id
 from .offsets import PartitionOffsets
 from .pipeline import Outcome, Work, one_shot
 from .ranges import range_consumer, read_range, topic_partitions
@@ -59,7 +59,8 @@ class _Original:
 
 
 async def _no_dlq(kafka: KafkaConfig, consumer: str) -> bool:
-    return not await topic_exists(kafka, dlq_topic(consumer))
+    async with consumers_admin(kafka) as admin:
+        return not await admin.topic_exists(dlq_topic(consumer))
 
 
 async def list_dead_letters(

@@ -26,7 +26,7 @@ from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 from hookstream.config import KafkaConfig
 from hookstream.kafka.message_size import fetch_sizes
 
-from .kafka_admin import group_id, pin_new_group_start, wait_for_topic
+from .groups import group_id, pin_new_group_start, wait_for_topic
 from .keyed import KeyedScheduler
 from .offsets import PartitionOffsets
 from .pipeline import DeadLetterWriter, Outcome, Pipeline, Work

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
-from hookstream.kafka_topics import admin_client
+from hookstream.config import KafkaConfig
+from hookstream.kafka.admin import Admin
 from hookstream.schemas.progress import is_progress
 from hookstream.streams.watermark import is_watermark
 
@@ -22,14 +23,10 @@ async def committed_offsets(
     bootstrap_servers: str, client_id: str, group_id: str, tps: Iterable[TopicPartition] | None = None
 ) -> dict[TopicPartition, int]:
     """The group's committed offsets (of ``tps``, else of every partition it committed to)."""
-    wanted = None if tps is None else list(tps)
-    async with admin_client(bootstrap_servers, client_id) as admin:
-        committed = await admin.list_consumer_group_offsets(group_id, partitions=wanted)
-    return {
-        tp: meta.offset
-        for tp, meta in committed.items()
-        if meta.offset >= 0 and (wanted is None or tp in wanted)
-    }
+    async with Admin(
+        KafkaConfig(bootstrap_servers=bootstrap_servers, client_id=client_id), "offsets"
+    ) as admin:
+        return await admin.committed_offsets(group_id, tps)
 
 
 class OffsetsProbe(Service):
