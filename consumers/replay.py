@@ -22,11 +22,11 @@ from datetime import datetime
 
 from hookstream.config import KafkaConfig
 from hookstream.kafka.admin import GroupState, retrying
+from hookstream.kafka.reads import read_range, reader, topic_partitions
 
 from .errors import ConsumerBusy, ConsumerError
 from .groups import consumers_admin, group_id
 from .pipeline import Outcome, Work, one_shot
-from .ranges import range_consumer, read_range, topic_partitions
 from .registry import ConsumerSpec
 from .runtime import Progress, log_progress
 
@@ -91,10 +91,10 @@ async def replay(
     await ensure_stopped(kafka, spec.name, "replay")
     topic = kafka.events_topic
     report = ReplayReport()
-    consumer = range_consumer(kafka, f"replay-{spec.name}")
+    tps = await topic_partitions(kafka, topic)
+    consumer = reader(kafka, f"replay-{spec.name}")
     await consumer.start()
     try:
-        tps = await topic_partitions(consumer, topic)
         if from_offsets:
             known = {tp.partition for tp in tps}
             unknown = sorted(set(from_offsets) - known)

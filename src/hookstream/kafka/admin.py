@@ -206,12 +206,16 @@ class Admin:
                 return {t: counts.get(t, 0) for t in wanted}
             await asyncio.sleep(0.1)
 
-    async def partitions(self, topic: str, wait_s: float = 2.0) -> list[TopicPartition]:
+    async def partitions(
+        self, topic: str, wait_s: float = 2.0, *, missing_ok: bool = False
+    ) -> list[TopicPartition]:
         """The partitions of ``topic``, which may not exist: then, after ``wait_s``, a
-        KafkaLayerError. The topic is never created by asking."""
+        KafkaLayerError (or none, with ``missing_ok``). The topic is never created by asking."""
         deadline = time.monotonic() + wait_s
         while not await self.topic_exists(topic):
             if time.monotonic() > deadline:
+                if missing_ok:
+                    return []
                 raise KafkaLayerError(f"topic {topic} does not exist")
             await asyncio.sleep(0.1)
         count = (await self.partition_counts([topic], max(0.0, deadline - time.monotonic())))[topic]
