@@ -24,12 +24,12 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from hookstream.config import KafkaConfig
+from hookstream.kafka.offsets import OffsetTracker
 from hookstream.kafka.reads import read_range, reader, topic_partitions
 
 from .dlq import DeadLetter, dlq_topic, parse_dead_letter
 from .errors import ConsumerError
 from .groups import consumers_admin, redrive_group_id
-from .offsets import PartitionOffsets
 from .pipeline import Outcome, Work, one_shot
 from .registry import ConsumerSpec
 from .runtime import Progress, log_progress
@@ -144,7 +144,7 @@ async def redrive(
             progress(f"dlq redrive {spec.name}: no pending dead letters in {topic}")
             return report
         progress(f"dlq redrive {spec.name}: {pending} pending dead letter(s) in {topic}")
-        progress_of = {tp: PartitionOffsets() for tp in tps}
+        progress_of: dict[TopicPartition, OffsetTracker[None]] = {tp: OffsetTracker() for tp in tps}
 
         def done(work: Work, outcome: Outcome) -> None:
             tp, dlq_offset = work.tag
