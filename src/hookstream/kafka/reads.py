@@ -22,16 +22,24 @@ from hookstream.kafka.message_size import fetch_sizes
 def reader(
     kafka: KafkaConfig, purpose: str, *, group: str | None = None, **settings: Any
 ) -> AIOKafkaConsumer:
-    """A consumer for ``read_range``: read-committed, fetching records of ``kafka.max_message_bytes``
-    at once; ``group`` only to commit progress; ``settings`` override aiokafka's."""
-    options: dict[str, Any] = {"isolation_level": "read_committed", **fetch_sizes(kafka), **settings}
-    return AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers,
-        group_id=group,
-        client_id=f"{kafka.client_id}-{purpose}",
-        enable_auto_commit=False,
-        **options,
-    )
+    """A consumer for ``read_range``, built from ``reader_settings``."""
+    return AIOKafkaConsumer(**reader_settings(kafka, purpose, group=group, **settings))
+
+
+def reader_settings(
+    kafka: KafkaConfig, purpose: str, *, group: str | None = None, **settings: Any
+) -> dict[str, Any]:
+    """Read-committed, fetching records of ``kafka.max_message_bytes`` at once, never committing
+    on its own; ``group`` only to commit progress; ``settings`` override these."""
+    return {
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "client_id": f"{kafka.client_id}-{purpose}",
+        "group_id": group,
+        "enable_auto_commit": False,
+        "isolation_level": "read_committed",
+        **fetch_sizes(kafka),
+        **settings,
+    }
 
 
 async def topic_partitions(kafka: KafkaConfig, topic: str, *, wait_s: float = 2.0) -> list[TopicPartition]:
