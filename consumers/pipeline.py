@@ -19,7 +19,8 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from hookstream.config import KafkaConfig
 from hookstream.errors import PayloadError
-from hookstream.message_size import refused_as_too_large
+from hookstream.kafka.admin import retrying
+from hookstream.kafka.message_size import refused_as_too_large
 from hookstream.schemas.delivery import Delivery, Headers, parse_payload
 from hookstream.schemas.envelope import RawEvent, decode_raw_event
 from hookstream.schemas.typed_events import TypedEventError, decode_typed, typed_view
@@ -29,7 +30,7 @@ from .backoff import backoff_seconds
 from .dlq import DeadLetter, dead_letter_of, dlq_topic
 from .errors import PermanentError
 from .events import Event, current_event
-from .kafka_admin import ensure_topic
+from .groups import consumers_admin
 from .keyed import KeyedScheduler
 from .registry import ConsumerSpec
 
@@ -67,7 +68,15 @@ class DeadLetterWriter:
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        await ensure_topic(self.kafka, self.topic, partitions=1)
+        """Create the DLQ topic to take records of ``kafka.max_message_bytes`` (a dead letter is a
+        copy of an event, however large); an existing one is left as it is, with a warning if it
+        takes less."""
+
+        async def create() -> None:
+            async with consumers_admin(self.kafka) as admin:
+                await admin.ensure_sized_topic(self.topic, 1, log)
+
+        await retrying(create, f"cannot create topic {self.topic}")
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.kafka.bootstrap_servers,
             client_id=f"{self.kafka.client_id}-dlq",

@@ -24,13 +24,13 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from hookstream.config import KafkaConfig
+from hookstream.kafka.offsets import OffsetTracker
+from hookstream.kafka.reads import read_range, reader, topic_partitions
 
 from .dlq import DeadLetter, dlq_topic, parse_dead_letter
 from .errors import ConsumerError
-from .kafka_admin import redrive_group_id, topic_exists
-from .offsets import PartitionOffsets
+from .groups import consumers_admin, redrive_group_id
 from .pipeline import Outcome, Work, one_shot
-from .ranges import range_consumer, read_range, topic_partitions
 from .registry import ConsumerSpec
 from .runtime import Progress, log_progress
 
@@ -59,7 +59,8 @@ class _Original:
 
 
 async def _no_dlq(kafka: KafkaConfig, consumer: str) -> bool:
-    return not await topic_exists(kafka, dlq_topic(consumer))
+    async with consumers_admin(kafka) as admin:
+        return not await admin.topic_exists(dlq_topic(consumer))
 
 
 async def list_dead_letters(
@@ -69,14 +70,14 @@ async def list_dead_letters(
     if await _no_dlq(kafka, consumer):
         return []
     topic = dlq_topic(consumer)
-    reader = range_consumer(kafka, f"dlq-list-{consumer}", group=redrive_group_id(consumer))
-    await reader.start()
+    tps = await topic_partitions(kafka, topic)
+    dlq = reader(kafka, f"dlq-list-{consumer}", group=redrive_group_id(consumer))
+    await dlq.start()
     entries: list[DlqEntry] = []
     try:
-        tps = await topic_partitions(reader, topic)
-        firsts = await reader.beginning_offsets(tps)
-        ends = await reader.end_offsets(tps)
-        done = {tp: (await reader.committed(tp)) or 0 for tp in tps}
+        firsts = await dlq.beginning_offsets(tps)
+        ends = await dlq.end_offsets(tps)
+        done = {tp: (await dlq.committed(tp)) or 0 for tp in tps}
         starts = firsts if include_redriven else {tp: max(firsts[tp], done[tp]) for tp in tps}
 
         async def on_record(record: Any) -> None:
@@ -88,9 +89,9 @@ async def list_dead_letters(
                 letter, problem = None, str(exc)
             entries.append(DlqEntry(letter, record.partition, record.offset, pending, problem))
 
-        await read_range(reader, starts, ends, on_record)
+        await read_range(dlq, starts, ends, on_record)
     finally:
-        await reader.stop()
+        await dlq.stop()
     return entries
 
 
@@ -131,19 +132,19 @@ async def redrive(
         )
         return report
     topic = dlq_topic(spec.name)
-    reader = range_consumer(kafka, f"dlq-redrive-{spec.name}", group=redrive_group_id(spec.name))
-    await reader.start()
+    tps = await topic_partitions(kafka, topic)
+    dlq = reader(kafka, f"dlq-redrive-{spec.name}", group=redrive_group_id(spec.name))
+    await dlq.start()
     try:
-        tps = await topic_partitions(reader, topic)
-        firsts = await reader.beginning_offsets(tps)
-        ends = await reader.end_offsets(tps)
-        starts = {tp: max(firsts[tp], (await reader.committed(tp)) or 0) for tp in tps}
+        firsts = await dlq.beginning_offsets(tps)
+        ends = await dlq.end_offsets(tps)
+        starts = {tp: max(firsts[tp], (await dlq.committed(tp)) or 0) for tp in tps}
         pending = sum(ends[tp] - starts[tp] for tp in tps)
         if not pending:
             progress(f"dlq redrive {spec.name}: no pending dead letters in {topic}")
             return report
         progress(f"dlq redrive {spec.name}: {pending} pending dead letter(s) in {topic}")
-        progress_of = {tp: PartitionOffsets() for tp in tps}
+        progress_of: dict[TopicPartition, OffsetTracker[None]] = {tp: OffsetTracker() for tp in tps}
 
         def done(work: Work, outcome: Outcome) -> None:
             tp, dlq_offset = work.tag
@@ -160,7 +161,7 @@ async def redrive(
             offsets = {tp: o for tp, p in progress_of.items() if (o := p.to_commit()) is not None}
             if offsets:
                 try:
-                    await reader.commit(offsets)
+                    await dlq.commit(offsets)
                 except KafkaError as exc:
                     raise ConsumerError(f"cannot record redrive progress in Kafka: {exc}") from None
                 for tp, offset in offsets.items():
@@ -196,8 +197,8 @@ async def redrive(
                 await run.submit(work)
                 await commit()
 
-            await read_range(reader, starts, ends, on_record, stopping=stopping)
+            await read_range(dlq, starts, ends, on_record, stopping=stopping)
         await commit()
         return report
     finally:
-        await reader.stop()
+        await dlq.stop()

@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from hookstream.config import KafkaConfig
+from hookstream.kafka.admin import GroupState, retrying
+from hookstream.kafka.reads import read_range, reader, topic_partitions
 
 from .errors import ConsumerBusy, ConsumerError
-from .kafka_admin import describe_group, group_id
+from .groups import consumers_admin, group_id
 from .pipeline import Outcome, Work, one_shot
-from .ranges import range_consumer, read_range, topic_partitions
 from .registry import ConsumerSpec
 from .runtime import Progress, log_progress
 
@@ -58,7 +59,12 @@ class ReplayReport:
 
 async def ensure_stopped(kafka: KafkaConfig, consumer: str, what: str) -> None:
     group = group_id(consumer)
-    state = await describe_group(kafka, group)
+
+    async def describe() -> GroupState:
+        async with consumers_admin(kafka) as admin:
+            return await admin.describe_group(group)
+
+    state = await retrying(describe, f"cannot describe group {group}")
     if state.members:
         raise ConsumerBusy(
             f"consumer {consumer} is running (group {group} has {len(state.members)} active member(s): "
@@ -85,10 +91,10 @@ async def replay(
     await ensure_stopped(kafka, spec.name, "replay")
     topic = kafka.events_topic
     report = ReplayReport()
-    consumer = range_consumer(kafka, f"replay-{spec.name}")
+    tps = await topic_partitions(kafka, topic)
+    consumer = reader(kafka, f"replay-{spec.name}")
     await consumer.start()
     try:
-        tps = await topic_partitions(consumer, topic)
         if from_offsets:
             known = {tp.partition for tp in tps}
             unknown = sorted(set(from_offsets) - known)

@@ -6,7 +6,7 @@
 - Events of one ordering key run one after the other (a KeyedScheduler keyed by partition and
   record key); different keys run concurrently, at most ``concurrency`` handlers at a time.
 - An offset is committed only when every event before it in its partition succeeded or went to
-  the DLQ (PartitionOffsets); so a crash redelivers, never skips.
+  the DLQ (OffsetTracker); so a crash redelivers, never skips.
 - Stop (SIGTERM/SIGINT via ``stopping``) and rebalances let running handlers finish (up to
   ``drain_timeout_seconds``), drop what had not started, commit, then let go.
 """
@@ -24,11 +24,11 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from hookstream.config import KafkaConfig
-from hookstream.message_size import fetch_sizes
+from hookstream.kafka.message_size import fetch_sizes
+from hookstream.kafka.offsets import OffsetTracker
 
-from .kafka_admin import group_id, pin_new_group_start, wait_for_topic
+from .groups import group_id, pin_new_group_start, wait_for_topic
 from .keyed import KeyedScheduler
-from .offsets import PartitionOffsets
 from .pipeline import DeadLetterWriter, Outcome, Pipeline, Work
 from .registry import ConsumerSpec
 
@@ -44,7 +44,7 @@ def log_progress(line: str) -> None:
 
 @dataclass
 class _Partition:
-    offsets: PartitionOffsets
+    offsets: OffsetTracker[None]
     abandon: asyncio.Event
 
 
@@ -279,7 +279,7 @@ class ConsumerRuntime:
     def _partition(self, tp: TopicPartition) -> _Partition:
         partition = self._partitions.get(tp)
         if partition is None:
-            partition = self._partitions[tp] = _Partition(PartitionOffsets(), asyncio.Event())
+            partition = self._partitions[tp] = _Partition(OffsetTracker(), asyncio.Event())
         return partition
 
     def _assigned(self, tps: set[TopicPartition]) -> None:

@@ -12,10 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import NewTopic
 
-from hookstream import kafka_topics
-from hookstream.config import Config
+from hookstream.config import Config, KafkaConfig
+from hookstream.kafka.admin import Admin
 from hookstream.schemas.envelope import RawEvent, encode_raw_event, record_headers
 
 from .registry import Consumers, resolve_consumers
@@ -78,10 +77,8 @@ def stripe_payment_intent(
 
 async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
     """Create ``topic`` unless it exists; any other error Kafka answers is raised."""
-    async with kafka_topics.admin_client(bootstrap, "hookstream-testing") as admin:
-        await kafka_topics.create_topic(
-            admin, NewTopic(topic, num_partitions=partitions, replication_factor=1)
-        )
+    async with Admin(KafkaConfig(bootstrap_servers=bootstrap), "testing") as admin:
+        await admin.create_topic(topic, partitions)
 
 
 async def produce_events(bootstrap: str, topic: str, events: Iterable[RawEvent]) -> list[tuple[int, int]]:

@@ -26,16 +26,17 @@ import uuid
 from functools import partial
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError, for_code
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import TopicPartition
 
 from hookstream.config import KafkaConfig
 from hookstream.errors import PublishError, RecordTooLarge
+from hookstream.kafka.admin import Admin
+from hookstream.kafka.errors import KafkaLayerError
+from hookstream.kafka.message_size import compressed_bound
 from hookstream.kafka.produce import batch_bytes, partition_of
-from hookstream.kafka_topics import admin_client, ensure_sized_topic
-from hookstream.message_size import compressed_bound
 from hookstream.schemas.progress import Progress, encode_progress, progress_headers
 
 log = logging.getLogger("hookstream.ingest")
@@ -68,25 +69,14 @@ async def ensure_raw_topic(kafka: KafkaConfig) -> int:
     than sent for the broker to refuse the whole batch they share.
     """
     topic = kafka.raw_topic
-    async with admin_client(kafka.bootstrap_servers, f"{kafka.client_id}-admin") as admin:
-        try:
-            sized = await ensure_sized_topic(admin, kafka, topic, kafka.partitions, log)
-        except KafkaError as exc:
-            if exc.retriable:
-                raise
-            raise PublishError(f"cannot create topic {topic}: {exc}") from None
+    async with Admin(kafka, "admin") as admin:
+        sized = await admin.ensure_sized_topic(topic, kafka.partitions, log)
         if sized.created:  # with kafka.partitions; its metadata may take a moment to spread
             log.info("created topic", extra={"topic": topic, "partitions": kafka.partitions})
-            return sized.record_limit
-        described = await admin.describe_topics([topic])
-        if not described or described[0]["error_code"] or not described[0]["partitions"]:
-            code = described[0]["error_code"] if described else 0
-            raise (for_code(code) if code else UnknownTopicOrPartitionError)(f"no metadata for {topic} yet")
-        existing = len(described[0]["partitions"])
-        if existing != kafka.partitions:
-            raise PublishError(
-                f"topic {topic} has {existing} partitions but the config says {kafka.partitions}; "
-                "the dedupe table is co-partitioned with it, so the counts must match"
+        else:
+            await admin.require_partitions(
+                {topic: kafka.partitions},
+                "the dedupe table is co-partitioned with it, so the counts must match",
             )
         return sized.record_limit
 
@@ -250,7 +240,7 @@ class Publisher:
                     raise UnknownTopicOrPartitionError(
                         f"{len(partitions)} of {c.partitions} partitions known"
                     )
-            except PublishError as exc:
+            except KafkaLayerError as exc:
                 log.error("cannot publish: %s", exc)
                 if producer is not None:
                     await producer.stop()

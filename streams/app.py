@@ -14,7 +14,7 @@ dedupe by event id for the rest. faust's ``exactly_once`` is not used (faust #17
 #517). Both agents run with ``concurrency=1`` (faust #606), batch with ``batching.Batches``
 (faust's ``noack_take`` can drop a record at a batch boundary) and acknowledge their messages
 themselves: dedupe after a batch is forwarded and marked, sequence in offset order once each
-message is released or dropped (see ``acks``).
+message is released or dropped (see ``hookstream.kafka.offsets``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from prometheus_client import generate_latest
 
 from hookstream.config import Config, StreamsConfig
 from hookstream.errors import HookstreamError
-from hookstream.message_size import fetch_sizes
+from hookstream.kafka.message_size import fetch_sizes
 from hookstream.streams.batching import Batches, Halt
 from hookstream.streams.dedupe import Deduper
 from hookstream.streams.metrics import StreamsMetrics

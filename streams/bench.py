@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from hookstream.config import Config, load_config
-from hookstream.local_kafka import free_port
+from hookstream.config import Config, KafkaConfig, load_config
+from hookstream.kafka.local_broker import free_port
+from hookstream.kafka.reads import read_topic
 from hookstream.proc import process_cpu_seconds, process_status_mb
 from hookstream.streams.testing import WorkerProcess, now_ms, produce_raw, raw_event, streams_config_toml
 from hookstream.streams.topics import create_topics, repartition_topic
@@ -136,21 +136,8 @@ async def _metrics(port: int) -> dict[str, float]:
 
 
 async def _timestamps(bootstrap: str, topic: str, skip_watermarks: bool = False) -> list[int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()  # noqa: SLF001 - a new topic's metadata
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        stamps: list[int] = []
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            for batch in (await consumer.getmany(timeout_ms=1000)).values():
-                stamps.extend(r.timestamp for r in batch if not (skip_watermarks and is_watermark(r.headers)))
-        return stamps
-    finally:
-        await consumer.stop()
+    records = await read_topic(KafkaConfig(bootstrap_servers=bootstrap), topic, timeout=600)
+    return [r.timestamp for r in records if not (skip_watermarks and is_watermark(r.headers))]
 
 
 async def measure_memory(

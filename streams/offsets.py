@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 from mode import Service
 
-from hookstream.kafka_topics import admin_client
+from hookstream.config import KafkaConfig
+from hookstream.kafka.admin import Admin
+from hookstream.kafka.reads import read_range, reader
 from hookstream.schemas.progress import is_progress
 from hookstream.streams.watermark import is_watermark
 
@@ -22,14 +25,10 @@ async def committed_offsets(
     bootstrap_servers: str, client_id: str, group_id: str, tps: Iterable[TopicPartition] | None = None
 ) -> dict[TopicPartition, int]:
     """The group's committed offsets (of ``tps``, else of every partition it committed to)."""
-    wanted = None if tps is None else list(tps)
-    async with admin_client(bootstrap_servers, client_id) as admin:
-        committed = await admin.list_consumer_group_offsets(group_id, partitions=wanted)
-    return {
-        tp: meta.offset
-        for tp, meta in committed.items()
-        if meta.offset >= 0 and (wanted is None or tp in wanted)
-    }
+    async with Admin(
+        KafkaConfig(bootstrap_servers=bootstrap_servers, client_id=client_id), "offsets"
+    ) as admin:
+        return await admin.committed_offsets(group_id, tps)
 
 
 class OffsetsProbe(Service):
@@ -83,27 +82,19 @@ class OffsetsProbe(Service):
         watermark records aside: a later watermark of the same raw partition supersedes one
         skipped, so a gap that holds only watermarks loses nothing."""
         tp = TopicPartition(topic, partition)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers,
-            client_id=f"{self.client_id}-check",
-            group_id=None,
-            enable_auto_commit=False,
-            **self.fetch_sizes,
-        )
+        kafka = KafkaConfig(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id)
+        # Uncommitted too: faust's consumer reads them, so skipping one would be a loss.
+        consumer = reader(kafka, "check", isolation_level="read_uncommitted", **self.fetch_sizes)
+        count = 0
+
+        async def counted(record: ConsumerRecord) -> None:
+            nonlocal count
+            if not is_watermark(record.headers) and not is_progress(record.headers):
+                count += 1
+
         await consumer.start()
         try:
-            consumer.assign([tp])
-            consumer.seek(tp, start)
-            count = 0
-            while await consumer.position(tp) < end:
-                batches = await consumer.getmany(tp, timeout_ms=1000, max_records=end - start)
-                count += sum(
-                    1
-                    for r in batches.get(tp, ())
-                    if start <= r.offset < end and not is_watermark(r.headers) and not is_progress(r.headers)
-                )
-                if not batches:
-                    break  # nothing more to read below ``end`` (e.g. deleted by retention)
-            return count
+            await read_range(consumer, {tp: start}, {tp: end}, counted)
         finally:
             await consumer.stop()
+        return count

@@ -15,9 +15,8 @@ from aiokafka import AIOKafkaProducer
 from mode import Service
 
 from hookstream.config import KafkaConfig
+from hookstream.kafka.admin import Admin
 from hookstream.kafka.produce import BatchSender, OutRecord, Sent, batch_bytes
-from hookstream.kafka_topics import admin_client
-from hookstream.message_size import topics_below_limit
 
 
 class Output(Service):
@@ -33,8 +32,8 @@ class Output(Service):
         k = self.kafka
         # A batch the broker refuses is refused whole: size them for the smallest limit of the
         # topics written (an existing topic may take less than kafka.max_message_bytes).
-        async with admin_client(k.bootstrap_servers, self.client_id) as admin:
-            below = await topics_below_limit(admin, self.topics, k)
+        async with Admin(k, "streams-out") as admin:
+            below = await admin.limits_below_max_message_bytes(self.topics)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=k.bootstrap_servers,
             client_id=self.client_id,

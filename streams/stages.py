@@ -19,8 +19,9 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from hookstream.config import KafkaConfig
 from hookstream.errors import TopicTooSmall
+from hookstream.kafka.message_size import refused_as_too_large
+from hookstream.kafka.offsets import OffsetTracker
 from hookstream.kafka.produce import OutRecord, Sent, delivered
-from hookstream.message_size import refused_as_too_large
 from hookstream.schemas.envelope import (
     RawEvent,
     Routing,
@@ -31,7 +32,6 @@ from hookstream.schemas.envelope import (
     routing_of,
 )
 from hookstream.schemas.progress import Progress, decode_progress, is_progress
-from hookstream.streams.acks import InOrderAcks
 from hookstream.streams.dedupe import Deduper, Sighting
 from hookstream.streams.metrics import StreamsMetrics
 from hookstream.streams.offsets import OffsetsProbe
@@ -230,7 +230,7 @@ class _Partition:
     """The sequencer of one repartition partition and the acks of the messages it holds."""
 
     sequencer: Sequencer
-    acks: InOrderAcks[Any]
+    acks: OffsetTracker[Any]
     offsets: dict[int, int] = field(default_factory=dict)  # pending seq -> message offset
 
 
@@ -352,7 +352,7 @@ class SequenceStage:
                 silence_ms=self.silence_ms,
                 hold_ms=self.max_hold_ms,
             )
-            part = self._partitions[number] = _Partition(sequencer, InOrderAcks(lambda e: e.ack()))
+            part = self._partitions[number] = _Partition(sequencer, OffsetTracker(lambda e: e.ack()))
         return part
 
     def _watermarks(self, part: _Partition, event: faust.types.EventT, now: int) -> None:

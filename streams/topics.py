@@ -20,17 +20,11 @@ a fresh broker with ``make dev``).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient
-
 from hookstream.config import Config
-from hookstream.errors import ConfigError
-from hookstream.kafka_topics import admin_client, create_missing_topics, ensure_sized_topics
-
-METADATA_WAIT_S = 15
+from hookstream.kafka.admin import Admin
 
 
 def repartition_topic(config: Config) -> str:
@@ -67,25 +61,10 @@ async def create_topics(config: Config, changelogs: Changelogs | None = None) ->
     changelogs = changelogs or {}
     copartitioned = {k.raw_topic: k.partitions, repartition_topic(config): k.partitions}
     strict = {**copartitioned, **{name: partitions for name, (partitions, _) in changelogs.items()}}
-    async with admin_client(k.bootstrap_servers, f"{k.client_id}-streams") as admin:
-        _, warnings = await ensure_sized_topics(admin, k, {**copartitioned, k.events_topic: k.partitions})
-        await create_missing_topics(admin, k, changelogs)  # small records: faust's configs only
-        counts = await _partition_counts(admin, list(strict))
-    for name, expected in strict.items():
-        if counts[name] != expected:
-            raise ConfigError(
-                f"topic {name} has {counts[name]} partitions but kafka.partitions is {expected}; the "
-                "streams tables are co-partitioned with it, so set kafka.partitions to match"
-            )
+    async with Admin(k, "streams") as admin:
+        _, warnings = await admin.ensure_sized_topics({**copartitioned, k.events_topic: k.partitions})
+        await admin.create_missing_topics(changelogs)  # small records: faust's configs only
+        await admin.require_partitions(
+            strict, "the streams tables are co-partitioned with it, so set kafka.partitions to match"
+        )
     return warnings
-
-
-async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:
-    """Partition counts, waiting for a just-created topic's metadata to show its partitions."""
-    deadline = asyncio.get_running_loop().time() + METADATA_WAIT_S
-    while True:
-        described = await admin.describe_topics(topics)
-        counts = {d["topic"]: len(d.get("partitions") or ()) for d in described}
-        if all(counts.get(t) for t in topics) or asyncio.get_running_loop().time() > deadline:
-            return {t: counts.get(t, 0) for t in topics}
-        await asyncio.sleep(0.1)

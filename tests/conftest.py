@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hookstream.local_kafka import KAFKA_VERSION, LocalKafka, LocalKafkaError, free_port, server_properties
+from hookstream.kafka.errors import KafkaLayerError
+from hookstream.kafka.local_broker import KAFKA_VERSION, LocalKafka, free_port, server_properties
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
@@ -38,7 +39,7 @@ def _session_local_kafka() -> Iterator[LocalKafka]:
     kafka = LocalKafka()
     try:
         kafka.start()
-    except LocalKafkaError as exc:
+    except KafkaLayerError as exc:
         kafka.close()
         failure = f"the local Kafka broker could not start: {exc}"
     else:
@@ -65,7 +66,7 @@ def local_kafka(_session_local_kafka: LocalKafka, monkeypatch: pytest.MonkeyPatc
 def _ensure_running(kafka: LocalKafka) -> None:
     try:
         kafka.start()
-    except LocalKafkaError as exc:
+    except KafkaLayerError as exc:
         failure = f"the local Kafka broker could not be (re)started: {exc}"
     else:
         return

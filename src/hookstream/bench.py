@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hookstream.errors import HookstreamError
-from hookstream.local_kafka import free_port
+from hookstream.kafka.local_broker import free_port
 from hookstream.proc import process_cpu_seconds
 
 SECRET = "bench-secret"
@@ -232,7 +232,7 @@ class _Server:
 
 def _start_broker(bootstrap: str | None, progress: Callable[[str], None]) -> tuple[Any, str]:
     """``(broker, bootstrap)``: the given cluster (broker None), else a local broker started here."""
-    from hookstream.local_kafka import LocalKafka
+    from hookstream.kafka.local_broker import LocalKafka
 
     if bootstrap:
         return None, bootstrap

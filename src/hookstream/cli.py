@@ -64,12 +64,9 @@ def main() -> None:
 )
 def kafka(port: int, data_dir: Path | None) -> None:
     """Run a local single-node KRaft Apache Kafka broker in the foreground (jars from Maven Central, cached)."""
-    from hookstream.local_kafka import LocalKafkaError, serve
+    from hookstream.kafka.local_broker import serve
 
-    try:
-        sys.exit(serve(port, data_dir))
-    except LocalKafkaError as exc:
-        fail(str(exc))
+    sys.exit(serve(port, data_dir))
 
 
 # -- ingest -------------------------------------------------------------------------------------

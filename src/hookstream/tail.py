@@ -12,8 +12,8 @@ from aiokafka.errors import KafkaError
 
 from hookstream.config import Config
 from hookstream.errors import HookstreamError
-from hookstream.kafka_topics import unreachable
-from hookstream.message_size import fetch_sizes
+from hookstream.kafka.admin import unreachable
+from hookstream.kafka.message_size import fetch_sizes
 from hookstream.schemas.envelope import RecordHeaders, decode_raw_event
 from hookstream.schemas.progress import is_progress
 

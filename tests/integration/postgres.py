@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hookstream.local_kafka import free_port
+from hookstream.kafka.local_broker import free_port
 
 DSN_ENV = "HOOKSTREAM_TEST_POSTGRES_DSN"
 NO_POSTGRES = (

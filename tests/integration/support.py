@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from hookstream.config import Config, parse_config
+from hookstream.config import Config, KafkaConfig, parse_config
 from hookstream.ingest.app import create_app
 from hookstream.ingest.server import uvicorn_config
-from hookstream.local_kafka import free_port
+from hookstream.kafka.local_broker import free_port
+from hookstream.kafka.reads import read_topic as read_all
 from hookstream.schemas.progress import is_progress
 from hookstream.stage_rules import stage_rules
 
@@ -74,30 +74,5 @@ async def running_ingest(config: Config, **kwargs: Any) -> AsyncIterator[str]:
 async def read_topic(bootstrap: str, topic: str, timeout: float = 30, *, markers: bool = False) -> list[Any]:
     """Every record now in ``topic``, read from the beginning up to the current end offsets;
     ingest's progress markers only with ``markers`` (they are not events)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        for _ in range(50):
-            if partitions:
-                break
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - a new topic's metadata
-            partitions = consumer.partitions_for_topic(topic)
-            await asyncio.sleep(0.1)
-        if not partitions:
-            return []
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        records: list[Any] = []
-        deadline = asyncio.get_running_loop().time() + timeout
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"could not read {topic} to its end in {timeout} s")
-            batch = await consumer.getmany(timeout_ms=500)
-            for recs in batch.values():
-                records.extend(r for r in recs if markers or not is_progress(r.headers))
-        return records
-    finally:
-        await consumer.stop()
+    records = await read_all(KafkaConfig(bootstrap_servers=bootstrap), topic, timeout=timeout)
+    return [r for r in records if markers or not is_progress(r.headers)]

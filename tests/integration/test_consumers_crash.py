@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from hookstream.consumers.kafka_admin import group_id
+from hookstream.consumers.groups import group_id
 from hookstream.consumers.testing import (
     create_topic,
     ids_in_jsonl,

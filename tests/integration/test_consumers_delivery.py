@@ -26,7 +26,7 @@ from starlette.routing import Route
 from hookstream.config import parse_config
 from hookstream.consumers import Consumers
 from hookstream.consumers.dlq import dlq_topic
-from hookstream.consumers.kafka_admin import group_id
+from hookstream.consumers.groups import group_id
 from hookstream.consumers.redrive import list_dead_letters, redrive
 from hookstream.consumers.registry import resolve_consumers
 from hookstream.consumers.testing import (

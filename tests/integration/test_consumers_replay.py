@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from hookstream.config import Config, parse_config
 from hookstream.consumers import ConsumerBusy
-from hookstream.consumers.kafka_admin import group_id
+from hookstream.consumers.groups import group_id
 from hookstream.consumers.registry import resolve_consumers
 from hookstream.consumers.replay import replay
 from hookstream.consumers.testing import (

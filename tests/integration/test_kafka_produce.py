@@ -7,11 +7,11 @@ import os
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import NewTopic
 from aiokafka.errors import MessageSizeTooLargeError
 
+from hookstream.config import KafkaConfig
+from hookstream.kafka.admin import Admin
 from hookstream.kafka.produce import BatchSender, batch_bytes, delivered
-from hookstream.kafka_topics import admin_client, create_topic
 from tests.integration.support import read_topic
 
 pytestmark = pytest.mark.kafka
@@ -20,8 +20,8 @@ PARTITIONS = 4
 
 
 async def new_topic(bootstrap: str, name: str, **configs: str) -> str:
-    async with admin_client(bootstrap, "test-produce") as admin:
-        assert await create_topic(admin, NewTopic(name, PARTITIONS, 1, topic_configs=configs))
+    async with Admin(KafkaConfig(bootstrap_servers=bootstrap), "test-produce") as admin:
+        assert await admin.create_topic(name, PARTITIONS, configs)
     return name
 
 

@@ -1,18 +1,21 @@
-"""Topic creation reports what Kafka answered (aiokafka returns per-topic errors instead of raising)."""
+"""The Kafka layer's ``Admin`` against a real broker: topic creation reports what Kafka answered
+(aiokafka returns per-topic errors instead of raising), partition counts are checked, and the
+topics each stage needs are created as it needs them."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import InvalidReplicationFactorError
 
 from hookstream.config import KafkaConfig
-from hookstream.errors import PublishError
+from hookstream.consumers.testing import create_topic
 from hookstream.ingest.publisher import ensure_raw_topic
-from hookstream.kafka_topics import create_topic
+from hookstream.kafka.admin import Admin
+from hookstream.kafka.errors import KafkaLayerError
 from hookstream.streams.app import build_app
 from hookstream.streams.topics import changelog_topics, create_topics
 
@@ -23,17 +26,52 @@ pytestmark = pytest.mark.kafka
 
 async def test_create_topic_says_created_existing_or_raises_kafkas_error(kafka_bootstrap):
     name = f"test.topics.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        assert await create_topic(admin, NewTopic(name, 2, 1)) is True
-        assert await create_topic(admin, NewTopic(name, 2, 1)) is False
-        with pytest.raises(InvalidReplicationFactorError) as raised:  # one broker
-            await create_topic(admin, NewTopic(f"{name}.rf3", 1, 3))
+    async with Admin(KafkaConfig(bootstrap_servers=kafka_bootstrap), "test") as admin:
+        assert await admin.create_topic(name, 2) is True
+        assert await admin.create_topic(name, 2) is False
+    rf3 = KafkaConfig(bootstrap_servers=kafka_bootstrap, replication_factor=3)  # one broker
+    async with Admin(rf3, "test") as admin:
+        with pytest.raises(InvalidReplicationFactorError) as raised:
+            await admin.create_topic(f"{name}.rf3", 1)
         assert not raised.value.retriable
-        assert f"{name}.rf3" not in await admin.list_topics()
-    finally:
-        await admin.close()
+        assert not await admin.topic_exists(f"{name}.rf3")
+        with pytest.raises(KafkaLayerError, match=rf"^cannot create topic {name}\.rf3: .*replication factor"):
+            await admin.ensure_sized_topics({f"{name}.rf3": 1})
+
+
+async def test_partitions_of_a_missing_topic_are_an_error_and_never_create_it(kafka_bootstrap):
+    name = f"test.topics.missing.{uuid.uuid4().hex[:8]}"
+    async with Admin(KafkaConfig(bootstrap_servers=kafka_bootstrap), "test") as admin:
+        with pytest.raises(KafkaLayerError, match=rf"^topic {name} does not exist$"):
+            await admin.partitions(name, wait_s=0.2)
+        assert not await admin.topic_exists(name)
+        assert await admin.create_topic(name, 3)
+        assert [tp.partition for tp in await admin.partitions(name)] == [0, 1, 2]
+
+
+async def test_a_partition_count_other_than_kafka_partitions_names_the_topic_and_why(kafka_bootstrap):
+    name = f"test.topics.count.{uuid.uuid4().hex[:8]}"
+    async with Admin(KafkaConfig(bootstrap_servers=kafka_bootstrap), "test") as admin:
+        await admin.create_topic(name, 3)
+        await admin.require_partitions({name: 3}, "unused")
+        with pytest.raises(
+            KafkaLayerError, match=rf"^topic {name} has 3 partitions but kafka.partitions is 4; because$"
+        ):
+            await admin.require_partitions({name: 4}, "because")
+
+
+async def test_ingest_and_streams_refuse_a_raw_topic_with_another_partition_count(kafka_bootstrap):
+    kafka = KafkaConfig(bootstrap_servers=kafka_bootstrap, raw_topic=f"test.raw.count.{uuid.uuid4().hex[:8]}")
+    await create_topic(kafka_bootstrap, kafka.raw_topic, 3)
+    with pytest.raises(
+        KafkaLayerError, match=f"topic {kafka.raw_topic} has 3 partitions but kafka.partitions is 8"
+    ):
+        await ensure_raw_topic(kafka)
+    config = make_config(kafka_bootstrap, {}, raw_topic=kafka.raw_topic, partitions=8)
+    with pytest.raises(
+        KafkaLayerError, match=f"topic {kafka.raw_topic} has 3 partitions but kafka.partitions is 8"
+    ):
+        await create_topics(config)
 
 
 async def test_ingest_names_a_raw_topic_kafka_would_not_create(kafka_bootstrap):
@@ -43,7 +81,7 @@ async def test_ingest_names_a_raw_topic_kafka_would_not_create(kafka_bootstrap):
         replication_factor=3,
     )
     with pytest.raises(
-        PublishError, match=rf"cannot create topic {kafka.raw_topic}: .*replication factor of 3"
+        KafkaLayerError, match=rf"cannot create topic {kafka.raw_topic}: .*replication factor of 3"
     ):
         await ensure_raw_topic(kafka)
 

@@ -31,20 +31,17 @@ from types import SimpleNamespace
 import httpx
 import orjson
 import pytest
-from aiokafka.admin import NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from hookstream.config import Config, load_config
+from hookstream.config import Config, KafkaConfig, load_config
 from hookstream.consumers import Consumers, Event, resolve_consumers
 from hookstream.consumers.dlq import dead_letter_of, dlq_topic
-from hookstream.consumers.kafka_admin import ensure_topic
 from hookstream.consumers.pipeline import DeadLetterWriter, Outcome
 from hookstream.consumers.redrive import list_dead_letters, redrive
 from hookstream.consumers.testing import create_topic, running_consumers, wait_until
 from hookstream.ingest.providers import provider_class
 from hookstream.ingest.publisher import ensure_raw_topic
-from hookstream.kafka_topics import admin_client
-from hookstream.kafka_topics import create_topic as create_kafka_topic
+from hookstream.kafka.admin import Admin
 from hookstream.schemas.envelope import decode_raw_event
 from hookstream.stage_rules import stage_rules
 from hookstream.streams.testing import WorkerProcess, now_ms, produce_raw, raw_event, streams_config_toml
@@ -253,7 +250,9 @@ async def test_existing_topics_that_take_smaller_records_are_reported_not_change
     assert [w.split(" takes ")[0] for w in warnings] == [f"topic {config.kafka.events_topic}"]
     assert f"--add-config max.message.bytes={config.kafka.max_message_bytes}" in warnings[0]
     with caplog.at_level(logging.WARNING, logger="hookstream.consumers"):
-        await ensure_topic(config.kafka, dlq, partitions=1)
+        writer = DeadLetterWriter(config.kafka, f"small-{suffix}")  # a consumer starting
+        await writer.start()
+        await writer.stop()
     assert [
         r.getMessage().split(" takes ")[0]
         for r in caplog.records
@@ -269,15 +268,15 @@ SMALL_TOPIC_LIMIT = 100_000
 async def set_topic_limit(bootstrap: str, topic: str, limit: int, *, create_partitions: int = 0) -> None:
     """Give ``topic`` a ``max.message.bytes`` of ``limit``: at its creation with
     ``create_partitions``, else as the warning's ``kafka-configs.sh`` command would."""
-    async with admin_client(bootstrap, "test-small-topic") as admin:
+    async with Admin(KafkaConfig(bootstrap_servers=bootstrap), "test-small-topic") as admin:
         if create_partitions:
-            new = NewTopic(topic, create_partitions, 1, topic_configs={"max.message.bytes": str(limit)})
-            assert await create_kafka_topic(admin, new), f"{topic} existed already"
+            configs = {"max.message.bytes": str(limit)}
+            assert await admin.create_topic(topic, create_partitions, configs), f"{topic} existed already"
         else:
             resource = ConfigResource(
                 ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": str(limit)}
             )
-            await admin.alter_configs([resource])
+            await admin.client.alter_configs([resource])
 
 
 async def test_an_events_topic_that_refuses_an_event_stops_the_worker_and_loses_nothing(

@@ -9,7 +9,7 @@ import yaml
 
 from hookstream.cli import main
 from hookstream.config import load_config
-from hookstream.local_kafka import KAFKA_VERSION
+from hookstream.kafka.local_broker import KAFKA_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

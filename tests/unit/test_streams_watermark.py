@@ -11,7 +11,6 @@ from hookstream.schemas.progress import (
     is_progress,
     progress_headers,
 )
-from hookstream.streams.acks import InOrderAcks
 from hookstream.streams.watermark import (
     KIND_HEADER,
     RawProgress,
@@ -77,24 +76,6 @@ def test_a_rebalance_forgets_positions_since_partitions_are_read_again():
     progress.forget()
     assert not progress.knows_position(0)
     assert progress.watermarks([0], NOW) == {}
-
-
-def test_messages_are_acked_only_as_an_in_order_prefix():
-    acked: list[str] = []
-    acks = InOrderAcks(acked.append)
-    for offset in (10, 11, 12, 13):
-        acks.track(offset, f"m{offset}")
-    assert acks.done(11) == 0  # 10 (say, a buffered event) still holds the line
-    assert acks.done(13) == 0
-    assert acked == []
-    assert acks.done(10) == 2
-    assert acked == ["m10", "m11"]
-    assert acks.done(12) == 2
-    assert acked == ["m10", "m11", "m12", "m13"] and len(acks) == 0
-    assert acks.done(99) == 0  # unknown (e.g. from before a rebalance): ignored
-    acks.track(20, "m20")
-    with pytest.raises(ValueError):
-        acks.track(19, "m19")  # a partition's messages arrive in offset order, or something is wrong
 
 
 def test_progress_markers_round_trip_and_anything_else_is_refused():

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from hookstream.local_kafka import (
+from hookstream.kafka.errors import KafkaLayerError
+from hookstream.kafka.local_broker import (
     KAFKA_VERSION,
     LocalKafka,
-    LocalKafkaError,
     cache_dir,
     find_java,
     new_cluster_id,
@@ -83,7 +83,7 @@ def test_missing_java_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("JAVA_HOME", raising=False)
     with pytest.raises(
-        LocalKafkaError, match=r"^Java 17\+ not found on PATH: install a JDK \(apt-get install"
+        KafkaLayerError, match=r"^Java 17\+ not found on PATH: install a JDK \(apt-get install"
     ):
         find_java()
 
@@ -94,7 +94,7 @@ def test_an_old_java_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     java.chmod(java.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("JAVA_HOME", raising=False)
-    with pytest.raises(LocalKafkaError, match="needs Java 17\\+, but .* is Java 11"):
+    with pytest.raises(KafkaLayerError, match="needs Java 17\\+, but .* is Java 11"):
         find_java()
 
 
@@ -104,7 +104,7 @@ def test_a_busy_port_fails_before_anything_is_started(tmp_path: Path) -> None:
         listener.listen()
         port = listener.getsockname()[1]
         kafka = LocalKafka(port=port, data_dir=tmp_path, progress=lambda _: None)
-        with pytest.raises(LocalKafkaError, match=f"^port {port} on 127.0.0.1 is already in use"):
+        with pytest.raises(KafkaLayerError, match=f"^port {port} on 127.0.0.1 is already in use"):
             kafka.start()
     assert not kafka.running
     assert list(tmp_path.iterdir()) == []

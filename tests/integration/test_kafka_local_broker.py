@@ -13,7 +13,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from hookstream.local_kafka import LocalKafka, LocalKafkaError, find_java, resolve_jars
+from hookstream.kafka.errors import KafkaLayerError
+from hookstream.kafka.local_broker import LocalKafka, find_java, resolve_jars
 
 pytestmark = pytest.mark.kafka
 
@@ -113,13 +114,13 @@ async def test_acknowledged_records_survive_a_crash(local_kafka: LocalKafka) -> 
 def test_a_busy_port_is_named(local_kafka: LocalKafka, tmp_path: Path) -> None:
     port = local_kafka.port
     assert port is not None
-    with pytest.raises(LocalKafkaError, match=f"port {port} on 127.0.0.1 is already in use"):
+    with pytest.raises(KafkaLayerError, match=f"port {port} on 127.0.0.1 is already in use"):
         LocalKafka(port=port, data_dir=tmp_path, progress=lambda _: None).start()
 
 
 def test_a_broker_that_dies_while_starting_reports_its_log(tmp_path: Path) -> None:
     kafka = LocalKafka(data_dir=tmp_path, heap="1m", progress=lambda _: None)  # the JVM refuses to start
-    with pytest.raises(LocalKafkaError, match="exited with code") as raised:
+    with pytest.raises(KafkaLayerError, match="exited with code") as raised:
         kafka.start()
     assert "heap" in str(raised.value).lower()  # the JVM's own words, from the log tail
     assert not kafka.running
@@ -170,6 +171,6 @@ def test_maven_missing_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("HOOKSTREAM_CACHE_DIR", str(tmp_path / "empty-cache"))
-    with pytest.raises(LocalKafkaError, match=r"^Maven \(mvn\) not found on PATH: .*install it") as raised:
+    with pytest.raises(KafkaLayerError, match=r"^Maven \(mvn\) not found on PATH: .*install it") as raised:
         resolve_jars(lambda _: None)
     assert "\n" not in str(raised.value)

@@ -1,9 +1,9 @@
 """A real single-node Apache Kafka broker on this machine, without Docker.
 
 Used by ``hookstream kafka`` and by the test fixtures. The broker's jars come from Maven Central
-once (``kafka/pom.xml``, resolved with Maven into a per-user cache); after that, starting a broker
-needs only Java 17+ and no network. The broker is a combined KRaft broker + controller listening
-on 127.0.0.1, with every internal topic at replication factor 1.
+once (``pom.xml`` beside this module, resolved with Maven into a per-user cache); after that,
+starting a broker needs only Java 17+ and no network. The broker is a combined KRaft broker +
+controller listening on 127.0.0.1, with every internal topic at replication factor 1.
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+from hookstream.kafka.errors import KafkaLayerError
+
 __all__ = [
     "KAFKA_VERSION",
     "LocalKafka",
-    "LocalKafkaError",
     "cache_dir",
     "find_java",
     "new_cluster_id",
@@ -45,17 +46,13 @@ __all__ = [
 KAFKA_VERSION = "4.1.1"
 HOST = "127.0.0.1"
 
-POM = Path(__file__).parent / "kafka" / "pom.xml"
+POM = Path(__file__).parent / "pom.xml"
 READY_MESSAGE = "Kafka Server started"  # logged by KafkaRaftServer once the broker is unfenced
 _COMPLETE_MARKER = ".hookstream-complete"  # written into libs/ only after a whole, successful copy
 _MIN_JAVA = 17
 _LOG_TAIL_LINES = 20
 
 Progress = Callable[[str], None]
-
-
-class LocalKafkaError(Exception):
-    """The local broker cannot be had; the message says why and what to do, in its first line."""
 
 
 def _to_stderr(message: str) -> None:
@@ -80,13 +77,13 @@ def find_java() -> str:
     candidate = Path(java_home, "bin", "java") if java_home else None
     java = str(candidate) if candidate and candidate.is_file() else shutil.which("java")
     if java is None:
-        raise LocalKafkaError(
+        raise KafkaLayerError(
             f"Java {_MIN_JAVA}+ not found on PATH: install a JDK (apt-get install openjdk-17-jre-headless, "
             "brew install openjdk@17) or set JAVA_HOME"
         )
     major = _java_major_version(java)
     if major is not None and major < _MIN_JAVA:
-        raise LocalKafkaError(
+        raise KafkaLayerError(
             f"Apache Kafka {KAFKA_VERSION} needs Java {_MIN_JAVA}+, but {java} is Java {major}: "
             "install a newer JDK (apt-get install openjdk-17-jre-headless) or point JAVA_HOME at one"
         )
@@ -110,7 +107,7 @@ def _java_major_version(java: str) -> int | None:
 def _find_mvn() -> str:
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise LocalKafkaError(
+        raise KafkaLayerError(
             f"Maven (mvn) not found on PATH: it fetches Apache Kafka {KAFKA_VERSION}'s jars from Maven Central "
             "once; install it (apt-get install maven, brew install maven)"
         )
@@ -154,7 +151,7 @@ def resolve_jars(progress: Progress = _to_stderr) -> Path:
             _copy_dependencies(mvn, java, staging)
             jars = sorted(staging.glob("*.jar"))
             if not any(j.name.startswith(f"kafka_2.13-{KAFKA_VERSION}") for j in jars):
-                raise LocalKafkaError(
+                raise KafkaLayerError(
                     f"Maven finished but kafka_2.13-{KAFKA_VERSION}.jar is not in {staging}"
                 )
             (staging / _COMPLETE_MARKER).write_text(f"{KAFKA_VERSION}\n{len(jars)} jars\n")
@@ -185,12 +182,12 @@ def _copy_dependencies(mvn: str, java: str, output: Path) -> None:
     try:
         result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
     except subprocess.TimeoutExpired as exc:
-        raise LocalKafkaError("Maven did not finish resolving Kafka's jars within 30 minutes") from exc
+        raise KafkaLayerError("Maven did not finish resolving Kafka's jars within 30 minutes") from exc
     if result.returncode != 0:
         lines = (result.stdout + result.stderr).strip().splitlines()
         errors = [line for line in lines if "ERROR" in line] or lines
         detail = "\n".join(errors[-10:])
-        raise LocalKafkaError(
+        raise KafkaLayerError(
             f"Maven could not resolve Apache Kafka {KAFKA_VERSION}'s jars (exit {result.returncode}); "
             f"is Maven Central (or your mirror in ~/.m2/settings.xml) reachable?\n{detail}"
         )
@@ -202,7 +199,7 @@ def _copy_dependencies(mvn: str, java: str, output: Path) -> None:
 def server_properties(*, port: int, controller_port: int, log_dir: Path) -> str:
     """``server.properties`` for a combined broker + controller on 127.0.0.1 with one replica of everything."""
     lines = [
-        "# Written by hookstream.local_kafka: a single-node KRaft broker for local use; rewritten on each start.",
+        "# Written by hookstream.kafka.local_broker: a single-node KRaft broker for local use; rewritten on each start.",
         "process.roles=broker,controller",
         "node.id=1",
         f"controller.quorum.bootstrap.servers={HOST}:{controller_port}",
@@ -236,7 +233,7 @@ def server_properties(*, port: int, controller_port: int, log_dir: Path) -> str:
 
 
 LOG4J2_PROPERTIES = """\
-# Written by hookstream.local_kafka: INFO to stdout, which the launcher appends to broker.log.
+# Written by hookstream.kafka.local_broker: INFO to stdout, which the launcher appends to broker.log.
 status = warn
 # Kafka logs its own shutdown from a JVM shutdown hook: keep log4j alive until the very end.
 shutdownHook = disable
@@ -329,7 +326,7 @@ class LocalKafka:
     def bootstrap_servers(self) -> str:
         """``127.0.0.1:PORT``; known once the broker has been started."""
         if self.port is None:
-            raise LocalKafkaError("the local broker has not been started yet, so it has no port")
+            raise KafkaLayerError("the local broker has not been started yet, so it has no port")
         return f"{HOST}:{self.port}"
 
     @property
@@ -426,7 +423,7 @@ class LocalKafka:
         if self.port is None:
             self.port = free_port()
         elif not _port_is_free(self.port):
-            raise LocalKafkaError(
+            raise KafkaLayerError(
                 f"port {self.port} on {HOST} is already in use: another Kafka or program is listening there; "
                 "stop it or choose another port"
             )
@@ -486,10 +483,10 @@ class LocalKafka:
         try:
             result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=self.data_dir)
         except subprocess.TimeoutExpired as exc:
-            raise LocalKafkaError("formatting the local broker's storage did not finish within 120s") from exc
+            raise KafkaLayerError("formatting the local broker's storage did not finish within 120s") from exc
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-_LOG_TAIL_LINES:])
-            raise LocalKafkaError(
+            raise KafkaLayerError(
                 f"formatting the local broker's storage failed (exit {result.returncode}):\n{tail}"
             )
 
@@ -524,7 +521,7 @@ class LocalKafka:
                 if self._process.poll() is not None:
                     code = self._process.returncode
                     self._process = None
-                    raise LocalKafkaError(
+                    raise KafkaLayerError(
                         f"the local Kafka broker exited with code {code} before it was ready; "
                         f"last lines of {self.log_path}:\n{self.log_tail()}"
                     )
@@ -533,7 +530,7 @@ class LocalKafka:
                     process, self._process = self._process, None
                     _signal_group(process, signal.SIGKILL)
                     process.wait()
-                    raise LocalKafkaError(
+                    raise KafkaLayerError(
                         f"the local Kafka broker was not ready within {timeout:.0f}s; "
                         f"last lines of {self.log_path}:\n{tail}"
                     )
@@ -590,7 +587,7 @@ def serve(port: int, data_dir: Path | None, progress: Progress = _to_stderr) -> 
 
     Prints ``Kafka ready: bootstrap servers 127.0.0.1:PORT`` on stdout when ready; progress goes to
     ``progress`` (stderr by default). Returns 0 after a clean stop, 130 if interrupted while
-    starting. Raises LocalKafkaError when the broker cannot start or dies while serving.
+    starting. Raises KafkaLayerError when the broker cannot start or dies while serving.
     """
     kafka = LocalKafka(port=port, data_dir=data_dir, progress=progress)
     ready = threading.Event()
@@ -612,7 +609,7 @@ def serve(port: int, data_dir: Path | None, progress: Progress = _to_stderr) -> 
         print(f"Kafka ready: bootstrap servers {bootstrap}", flush=True)
         while not stopping.wait(0.5):
             if not kafka.running:
-                raise LocalKafkaError(
+                raise KafkaLayerError(
                     f"the local Kafka broker exited unexpectedly; last lines of {kafka.log_path}:\n{kafka.log_tail()}"
                 )
         progress("stopping Kafka…")

@@ -7,8 +7,8 @@ import os
 import pytest
 from aiokafka import codec
 
+from hookstream.kafka.message_size import compressed_bound
 from hookstream.kafka.produce import BATCH_BYTES, batch_bytes
-from hookstream.message_size import compressed_bound
 
 ENCODERS = {
     "gzip": codec.gzip_encode,

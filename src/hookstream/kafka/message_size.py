@@ -13,15 +13,11 @@ and in several places that must all agree:
   consumer still makes progress, but only as that partition's turn comes round.
 
 A record batch is at most ``max_message_bytes`` on our topics, so fetch sizes of at least that
-fetch it at once.
+fetch it at once. Topics that existed before the setting keep their own limit:
+``Admin.limits_below_max_message_bytes`` finds them, and the lines below say how to raise it.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
-
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from hookstream.config import KafkaConfig
 
@@ -41,28 +37,6 @@ def fetch_sizes(kafka: KafkaConfig) -> dict[str, int]:
         "max_partition_fetch_bytes": kafka.max_message_bytes,
         "fetch_max_bytes": max(AIOKAFKA_FETCH_MAX_BYTES, kafka.max_message_bytes),
     }
-
-
-async def topics_below_limit(
-    admin: AIOKafkaAdminClient, topics: Iterable[str], kafka: KafkaConfig
-) -> dict[str, int]:
-    """The topics among ``topics`` that exist and take smaller records than ``max_message_bytes``,
-    with the limit they have. Topics created before the setting keep the broker's default."""
-    wanted = sorted(set(topics))
-    if not wanted:
-        return {}
-    responses = await admin.describe_configs(
-        [ConfigResource(ConfigResourceType.TOPIC, topic, configs={TOPIC_LIMIT: None}) for topic in wanted]
-    )
-    below = {}
-    for response in responses:
-        for error_code, _message, _type, topic, entries in (r[:5] for r in response.resources):
-            if error_code:  # e.g. the topic does not exist (any more)
-                continue
-            for name, value, *_ in entries:
-                if name == TOPIC_LIMIT and value is not None and int(value) < kafka.max_message_bytes:
-                    below[topic] = int(value)
-    return below
 
 
 def compressed_bound(size: int, compression: str) -> int:
