@@ -54,6 +54,12 @@ BATCH_WAIT_S = 0.01
 """Longest a lone record waits for company before its batch is handled."""
 SHUTDOWN_WAIT_S = 15
 """On SIGTERM, how long to let the batches in hand finish."""
+FETCH_BYTES_PER_PARTITION = 256 * 1024
+"""aiokafka's ``max_partition_fetch_bytes`` (faust's ``consumer_max_fetch_size``). The broker
+returns a first record batch larger than this whole (KIP-74), so it need not fit the largest
+record; what it bounds is how far ahead each partition is read: the records fetched and not yet
+handed on, held in memory, and those of a raw partition's backlog queued ahead of the
+repartition topic's, so sequencing waits for dedupe."""
 STALL_CHECK_S = 5.0
 """How often the watchdog looks for stream partitions stuck waiting for their seek."""
 
@@ -121,10 +127,9 @@ def build_app(
         producer_compression_type=None if k.compression == "none" else k.compression,
         producer_linger=k.linger_ms / 1000,
         # Records as large as ingest accepts (faust's defaults stop at 1,000,000 bytes, and a
-        # record the producer refuses crashes the agent): see ``message_size``. faust passes
-        # consumer_max_fetch_size to aiokafka as max_partition_fetch_bytes.
+        # record the producer refuses crashes the agent): see ``message_size``.
         producer_max_request_size=k.max_message_bytes,
-        consumer_max_fetch_size=k.max_message_bytes,
+        consumer_max_fetch_size=FETCH_BYTES_PER_PARTITION,
         web_enabled=True,
         web_port=s.web_port,
         web_bind=s.web_bind,
