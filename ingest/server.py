@@ -27,11 +27,8 @@ def tune_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
-UVICORN_OPTIONS: dict[str, Any] = {"access_log": False, "proxy_headers": False, "interface": "asgi3"}
+UVICORN_OPTIONS: dict[str, Any] = {"access_log": False, "proxy_headers": False}
 """How hookstream runs its apps under uvicorn (one process, uvloop and httptools when installed).
-
-``interface="asgi3"``: the ingest app's ``__call__`` is a plain function returning the
-coroutine, which uvicorn's guess would take for ASGI 2.
 
 ``proxy_headers=False``: uvicorn would otherwise believe X-Forwarded-For and X-Forwarded-Proto
 from any peer in its own ``forwarded_allow_ips`` (127.0.0.1 by default) and rewrite the client
