@@ -1,11 +1,15 @@
-"""Running the ingest app under uvicorn, the same way for ``hookstream ingest`` and the benchmark."""
+"""Running the ingest app: under uvicorn, the same way for ``hookstream ingest`` and the benchmark;
+under any ASGI server, from the ``app_from_env`` factory."""
 
 from __future__ import annotations
 
 import gc
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 GC_GEN0_THRESHOLD = 10_000
 """Allocations between young-generation collections (CPython's default: 700).
@@ -46,3 +50,18 @@ def serve(app: Any, host: str, port: int, **uvicorn_options: Any) -> None:
     """Serve ``app`` in the foreground until SIGINT or SIGTERM."""
     tune_gc()
     uvicorn.run(app, host=host, port=port, **(UVICORN_OPTIONS | uvicorn_options))
+
+
+def app_from_env() -> Starlette:
+    """The ingest app for the config file ``$HOOKSTREAM_CONFIG`` names, set up as ``hookstream
+    ingest`` sets it up (JSON logs, the garbage collector tuned): the factory to give another
+    ASGI server, e.g. ``uvicorn --factory hookstream.ingest.server:app_from_env``."""
+    from hookstream.config import load_config
+    from hookstream.ingest.app import create_app
+    from hookstream.logs import configure_logging
+
+    config = load_config()
+    configure_logging()
+    app = create_app(config, connect_timeout=10)
+    tune_gc()
+    return app
