@@ -10,7 +10,8 @@ answered only after Kafka acknowledged the record.
 The webhook route is served straight from the ASGI scope (``IngestApp``): Starlette's
 per-request machinery (middleware, router, Request and Response objects) is about half of a
 no-op Starlette endpoint's CPU per request (``hookstream bench ingest``'s machine). Everything
-else (health, readiness, metrics, 404 and 405 answers, lifespan) is ordinary Starlette.
+else (health, readiness, metrics, 404 and 405 answers, lifespan) is ordinary Starlette, and so
+is the webhook route too once middleware is added to the app.
 """
 
 from __future__ import annotations
@@ -241,24 +242,27 @@ class IngestApp(Starlette):
     """Starlette, except that ``POST /webhooks/{source}`` goes straight to ``webhook``.
 
     The route is also registered with the router (same handler), which answers the other
-    methods with 405 and serves it under a ``root_path``.
-
-    ``__call__`` returns the awaitable instead of awaiting it (ASGI 3 all the same): a
-    coroutine less to create, and to resume when Kafka acknowledges. uvicorn is told so
-    (``interface="asgi3"``, see ``server.UVICORN_OPTIONS``): it tells ASGI 3 from ASGI 2 by
-    whether ``__call__`` is a coroutine function.
+    methods with 405, serves it under a ``root_path``, and serves it behind any middleware
+    added with ``add_middleware``: the short cut is taken only when the app has none.
     """
 
     def __init__(self, webhook: Callable[[Scope, Receive, Send, str], Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.webhook = webhook
 
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
-        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and not self.user_middleware
+            and not scope.get("root_path")
+        ):
             path: str = scope["path"]
             if path.startswith("/webhooks/") and len(path) > 10 and "/" not in path[10:]:
-                return self.webhook(scope, receive, send, path[10:])
-        return super().__call__(scope, receive, send)
+                scope["app"] = self
+                await self.webhook(scope, receive, send, path[10:])
+                return
+        await super().__call__(scope, receive, send)
 
 
 class _WebhookRoute:

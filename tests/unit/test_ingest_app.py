@@ -1,5 +1,6 @@
 """The webhook route's own ASGI handling (no Starlette per-request machinery): the edges that the
-integration tests against a broker do not reach. Nothing here is published anywhere."""
+integration tests against a broker do not reach, and the app as an ASGI app among others
+(servers' detection, middleware, mounting). Nothing here is published anywhere."""
 
 from __future__ import annotations
 
@@ -106,15 +107,44 @@ async def test_the_starlette_routes_answer_json_with_their_headers():
         assert r.headers["allow"] == "POST"
 
 
-def test_uvicorn_serves_the_app_itself_as_asgi_3():
-    """``IngestApp.__call__`` returns its coroutine rather than being one: uvicorn's guess would
-    take it for ASGI 2 and wrap it in a middleware that calls it with the scope alone."""
-    from hookstream.ingest.server import uvicorn_config
+class AckingPublisher(Publisher):
+    """Kafka acknowledges every record at once."""
+
+    def enqueue(
+        self, key: bytes, value: bytes, headers: list[tuple[str, bytes]], received_ms=None
+    ) -> asyncio.Future[None]:
+        waiter = asyncio.get_running_loop().create_future()
+        waiter.set_result(None)
+        return waiter
+
+
+class Tagging:
+    """A pure ASGI middleware: remembers each request's scope and tags the response."""
+
+    def __init__(self, app, scopes: list) -> None:
+        self.app, self.scopes = app, scopes
+
+    async def __call__(self, scope, receive, send) -> None:
+        async def tagged(message) -> None:
+            if message["type"] == "http.response.start":
+                message = message | {"headers": [*message["headers"], (b"x-tagged", b"yes")]}
+            await send(message)
+
+        self.scopes.append(scope)
+        await self.app(scope, receive, tagged)
+
+
+def test_servers_detect_the_app_as_asgi_3_by_themselves():
+    """No ``interface`` option: uvicorn and hypercorn take an app for ASGI 3 when its
+    ``__call__`` is a coroutine function, and otherwise for ASGI 2 (uvicorn) or WSGI (hypercorn)."""
+    import uvicorn
+    from hypercorn.utils import is_asgi
 
     app = create_app(CONFIG, publisher=BrokenPublisher(CONFIG.kafka))
-    config = uvicorn_config(app, "127.0.0.1", 0, log_config=None)
+    config = uvicorn.Config(app, proxy_headers=False, log_config=None)
     config.load()
-    assert config.loaded_app is app
+    assert config.interface == "asgi3" and config.loaded_app is app
+    assert is_asgi(app)
 
 
 async def test_a_source_s_provider_is_built_once_at_load_and_serves_its_requests():
@@ -139,3 +169,38 @@ def test_a_config_loaded_without_the_stages_rules_cannot_serve_its_sources():
         ValueError, match=r"no provider object for source\(s\) gh: load the config with rules="
     ):
         create_app(config, publisher=BrokenPublisher(config.kafka))
+
+
+async def test_middleware_added_to_the_app_wraps_the_webhook_route_too():
+    app = create_app(CONFIG, publisher=AckingPublisher(CONFIG.kafka))
+    scopes: list = []
+    app.add_middleware(Tagging, scopes=scopes)
+    async with client(app) as c:
+        r = await c.post("/webhooks/gh", content=BODY, headers=HEADERS)
+        assert (r.status_code, r.json()["status"], r.headers["x-tagged"]) == (200, "accepted", "yes")
+        r = await c.post("/webhooks/gh", content=BODY + b" ", headers=HEADERS)
+        assert (r.status_code, r.json()["error"], r.headers["x-tagged"]) == (401, "signature_mismatch", "yes")
+        r = await c.get("/healthz")
+        assert (r.status_code, r.headers["x-tagged"]) == (200, "yes")
+    assert len(scopes) == 3 and all(scope["app"] is app for scope in scopes)
+
+
+async def test_the_app_wrapped_from_outside_answers_and_sets_scope_app_as_starlette_does():
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.routing import Mount
+
+    app = create_app(CONFIG, publisher=AckingPublisher(CONFIG.kafka))
+    scopes: list = []
+    async with client(Tagging(app, scopes)) as c:
+        r = await c.post("/webhooks/gh", content=BODY, headers=HEADERS)
+        assert (r.status_code, r.json()["status"], r.headers["x-tagged"]) == (200, "accepted", "yes")
+    assert scopes[0]["app"] is app  # the webhook route's own short cut sets it too
+
+    outer = Starlette(routes=[Mount("/hooks", app=app)], middleware=[Middleware(Tagging, scopes=scopes)])
+    async with client(outer) as c:
+        r = await c.post("/hooks/webhooks/gh", content=BODY, headers=HEADERS)
+        assert (r.status_code, r.json()["status"], r.headers["x-tagged"]) == (200, "accepted", "yes")
+        r = await c.post("/hooks/webhooks/nope", content=BODY, headers=HEADERS)
+        assert (r.status_code, r.json()["error"]) == (404, "unknown_source")
+    assert scopes[-1]["app"] is app  # the mounted app, as Starlette sets it
