@@ -37,8 +37,7 @@ from hookstream.streams.metrics import StreamsMetrics
 from hookstream.streams.offsets import OffsetsProbe
 from hookstream.streams.output import Output
 from hookstream.streams.sequence import KeyStates, Pending, Sequencer, SortKey, Verdict
-from hookstream.streams.tables import current_event
-from hookstream.streams.transport import Table
+from hookstream.streams.transport import Table, current_event
 from hookstream.streams.watermark import (
     RawProgress,
     decode_watermarks,

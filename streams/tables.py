@@ -19,27 +19,13 @@ stages) to attribute it to the partition of the event it belongs to.
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import faust
-from faust.streams import _current_event  # faust keeps the current event in this ContextVar
 
 from hookstream.streams.dedupe import Sighting
 from hookstream.streams.sequence import KeyState
-
-
-@contextmanager
-def current_event(event: faust.types.EventT) -> Iterator[None]:
-    """Make ``event`` faust's current event, as if the stream were handing it out right now."""
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
-
+from hookstream.streams.transport import current_event
 
 ROCKSDB_WRITE_BUFFER_BYTES = 4 << 20
 """Per partition's database: faust's 64 MB, up to three of them, for every partition of every

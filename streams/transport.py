@@ -1,6 +1,7 @@
 """faust's aiokafka transport, with the seek back to the committed offsets made complete and
 done before the stream partitions read again, and windowed tables that RocksDB expires and
-whose changelogs go out in batches. The one module that overrides faust.
+whose changelogs go out in batches; and ``current_event``, which attributes a table write to
+the event it belongs to. The one module that reaches into faust's private names.
 
 At every assignment (and whenever its fetcher finds the flow stopped) faust drops records it
 fetched but did not hand to a stream (partitions still paused for table recovery, a
@@ -58,13 +59,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import aiokafka
 import faust
 from aiokafka import TopicPartition
+from faust.streams import _current_event  # faust keeps the current event in this ContextVar
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from hookstream.kafka.produce import OutRecord, Sent, delivered
@@ -159,6 +163,16 @@ class App(faust.App):
 
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)
+
+
+@contextmanager
+def current_event(event: faust.types.EventT) -> Iterator[None]:
+    """Make ``event`` faust's current event, as if the stream were handing it out right now."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
