@@ -34,9 +34,9 @@ from hookstream.config import Config, StreamsConfig
 from hookstream.errors import HookstreamError
 from hookstream.kafka.message_size import fetch_sizes
 from hookstream.streams.batching import Batches, Halt
+from hookstream.streams.broker_offsets import OffsetsProbe
 from hookstream.streams.dedupe import Deduper
 from hookstream.streams.metrics import StreamsMetrics
-from hookstream.streams.offsets import OffsetsProbe
 from hookstream.streams.output import Output
 from hookstream.streams.stages import DedupeStage, SequenceStage
 from hookstream.streams.tables import TableKeyStates, TableSeenIds, store_options
