@@ -98,7 +98,7 @@ def build_app(
     metrics: StreamsMetrics | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> faust.App:
-    """The faust app for ``config``; run it with ``faust.Worker`` (see ``command``)."""
+    """The faust app for ``config``; run it with ``faust.Worker`` (see ``worker``)."""
     k, s = config.kafka, config.streams
     partitions = k.partitions
     window = s.dedupe_ttl_seconds
