@@ -564,8 +564,8 @@ async def _e2e(
 def run_dedupe_bench(
     *, n: int, partitions: int, duplicate_every: int, bootstrap: str | None, progress: Callable[[str], None]
 ) -> dict[str, Any]:
-    """Events per second one streams worker dedupes from a backlog (see ``streams.bench``)."""
-    from hookstream.streams.bench import measure_dedupe_throughput
+    """Events per second one streams worker dedupes from a backlog (see ``streams.worker_bench``)."""
+    from hookstream.streams.worker_bench import measure_dedupe_throughput
 
     broker, bootstrap = _start_broker(bootstrap, progress)
     try:
@@ -600,7 +600,7 @@ def run_memory_bench(
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
     """The worker's RSS while it remembers ``ids`` event ids, per table store, and its recovery."""
-    from hookstream.streams.bench import measure_memory
+    from hookstream.streams.worker_bench import measure_memory
 
     broker, bootstrap = _start_broker(bootstrap, progress)
     runs = []
@@ -666,8 +666,8 @@ def run_pipeline_bench(
     is everything ingest accepted, the warm-up included; the worker's rate is over all of it.
     """
     from hookstream.config import load_config
-    from hookstream.streams.bench import measure_drain
     from hookstream.streams.topics import create_topics
+    from hookstream.streams.worker_bench import measure_drain
 
     broker, bootstrap = _start_broker(bootstrap, progress)
     suffix = uuid.uuid4().hex[:8]
