@@ -12,12 +12,12 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import InvalidReplicationFactorError
 
 from hookstream.config import KafkaConfig
-from hookstream.consumers.testing import create_topic
 from hookstream.ingest.publisher import ensure_raw_topic
 from hookstream.kafka.admin import Admin
 from hookstream.kafka.errors import KafkaLayerError
 from hookstream.streams.app import build_app
 from hookstream.streams.topics import changelog_topics, create_topics
+from tests.integration.support import create_topic
 
 from .support import make_config
 
