@@ -62,7 +62,7 @@ class SkippedRecords(HookstreamError):
     """The consumer skipped records of a partition; acknowledging past them would lose them.
 
     A HookstreamError: its message says what happened and what the worker does about it, so faust's
-    crash line for it carries no traceback (``command.ExpectedCrashTracebacks``)."""
+    crash line for it carries no traceback (``worker.ExpectedCrashTracebacks``)."""
 
 
 class Halt:
