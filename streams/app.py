@@ -11,10 +11,11 @@
 Delivery is at-least-once: every produce is acknowledged before the source offset may be
 committed, duplicates are dropped by the tables where they can be recognised, and consumers
 dedupe by event id for the rest. faust's ``exactly_once`` is not used (faust #177, #323, #440,
-#517). Both agents run with ``concurrency=1`` (faust #606), batch with ``batching.Batches``
-(faust's ``noack_take`` can drop a record at a batch boundary) and acknowledge their messages
-themselves: dedupe after a batch is forwarded and marked, sequence in offset order once each
-message is released or dropped (see ``hookstream.kafka.offsets``).
+#517). Both agents run with ``concurrency=1`` (faust #606: with more, faust can commit past a
+message not yet processed), batch with ``batching.Batches`` rather than faust's ``noack_take``
+(see there) and acknowledge their messages themselves: dedupe after a batch is forwarded and
+marked, sequence in offset order once each message is released or dropped (see
+``hookstream.kafka.offsets``).
 """
 
 from __future__ import annotations

@@ -29,10 +29,8 @@ again. Carrying on would let faust commit past them once later offsets are ackno
 After such a failure, or skipped records, the worker's Batches share a ``Halt``: none of them
 hands out another event, so this process acknowledges nothing more. faust restarts the agents
 while the app stops, and the stages forget their partitions when they are revoked; events
-handled then would be acknowledged as a fresh start, past the failed one. faust does not
-stop that commit: ``Consumer._new_offset`` lets the acknowledged offsets start one past the
-committed offset, and checks nothing while no offset is known as committed (after a
-revocation, or before the first commit).
+handled then would be acknowledged as a fresh start, past the failed one, and faust's commit
+would not refuse them (``hookstream.kafka.offsets`` says what it does not check).
 """
 
 from __future__ import annotations
