@@ -4,7 +4,7 @@ faust's ``Stream.noack_take`` fills its buffer from a background processor and, 
 yields on a timeout, clears the *same* list after the batch was handled; a record appended
 in between (after the copy, before the clear) is dropped without ever reaching the agent
 and without an ack. faust then commits the offsets around it, so after a restart it is
-lost for good. ``integration/test_streams_pipeline.py`` caught this under kill -9.
+lost for good.
 
 Here the agent appends to the current list and a handler swaps in a fresh one before it
 works on the old one, so every event read ends up in exactly one handled batch. Batches are

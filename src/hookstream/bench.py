@@ -274,12 +274,11 @@ CONCURRENCIES = (64, 128, 256, 512)
 """The loads ``bench ingest`` measures both apps at, by default.
 
 Ingest's capacity grows with the requests in flight: more of them share each partition's record
-batch, and a batch costs ingest and the broker about as much CPU whatever it holds. At 64
-connections ingest typically spent a fifth more CPU per request than at 256 (measured: from
-none to half more), the broker three times more per record; the no-op endpoint's cost does
-not fall with load. A closed loop of 64 connections measures ingest below what an
-open stream of webhooks gets out of it, so the apps are compared at their best over a range of
-loads, each load's numbers reported too.
+batch, and a batch costs ingest and the broker about as much CPU whatever it holds. So at 64
+connections ingest spends more CPU per request than at 256, and the broker more per record;
+the no-op endpoint's cost does not fall with load. A closed loop of 64 connections measures
+ingest below what an open stream of webhooks gets out of it, so the apps are compared at their
+best over a range of loads, each load's numbers reported too.
 """
 
 

@@ -90,7 +90,7 @@ async def test_streams_creates_the_table_changelogs_as_faust_would_before_the_wo
     kafka_bootstrap, tmp_path
 ):
     # Left to faust, a changelog created while the worker starts can show 0 partitions in the
-    # consumer's metadata and crash the first table write (PartitionsMismatch, seen with make dev).
+    # consumer's metadata and crash the first table write (PartitionsMismatch; streams/topics.py).
     suffix = uuid.uuid4().hex[:8]
     streams = {"app_id": f"test-cl-{suffix}", "data_dir": str(tmp_path), "dedupe_ttl_seconds": 3600}
     config = make_config(kafka_bootstrap, {}, partitions=3, streams=streams)
