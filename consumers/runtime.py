@@ -43,7 +43,10 @@ def log_progress(line: str) -> None:
 
 
 @dataclass
-class _Partition:
+class _AssignedPartition:
+    """What the runtime tracks of one assigned partition: its offsets, and the event that cuts its
+    handlers' retry back-offs short once it is revoked."""
+
     offsets: OffsetTracker[None]
     abandon: asyncio.Event
 
@@ -72,7 +75,7 @@ class ConsumerRuntime:
         self.group = group_id(spec.name)
         self.who = f"consumer {spec.name}"
         self.max_pending = max(200, 64 * self.settings.concurrency)
-        self._partitions: dict[TopicPartition, _Partition] = {}
+        self._partitions: dict[TopicPartition, _AssignedPartition] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._scheduler: KeyedScheduler[tuple[int, bytes | None], Work] | None = None
         self._pipeline: Pipeline | None = None
@@ -184,7 +187,7 @@ class ConsumerRuntime:
     async def _process(self, work: Work) -> None:
         assert self._pipeline is not None
         outcome = await self._pipeline.deliver(work)
-        partition: _Partition = work.tag
+        partition: _AssignedPartition = work.tag
         if outcome is not Outcome.INTERRUPTED and not partition.offsets.revoked:
             partition.offsets.done(work.record.offset)
 
@@ -276,10 +279,10 @@ class ConsumerRuntime:
             f"{counts[Outcome.DEAD_LETTERED]} dead-lettered this run)"
         )
 
-    def _partition(self, tp: TopicPartition) -> _Partition:
+    def _partition(self, tp: TopicPartition) -> _AssignedPartition:
         partition = self._partitions.get(tp)
         if partition is None:
-            partition = self._partitions[tp] = _Partition(OffsetTracker(), asyncio.Event())
+            partition = self._partitions[tp] = _AssignedPartition(OffsetTracker(), asyncio.Event())
         return partition
 
     def _assigned(self, tps: set[TopicPartition]) -> None:

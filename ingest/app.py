@@ -8,8 +8,8 @@ body size, read incrementally (413) → signature over the raw bytes (401) → p
 answered only after Kafka acknowledged the record.
 
 The webhook route is served straight from the ASGI scope (``IngestApp``): Starlette's
-per-request machinery (middleware, router, Request and Response objects) is about half of a
-no-op Starlette endpoint's CPU per request (``hookstream bench ingest``'s machine). Everything
+per-request machinery (middleware, router, Request and Response objects) is much of a no-op
+Starlette endpoint's CPU per request, and ingest's request path is CPU-bound. Everything
 else (health, readiness, metrics, 404 and 405 answers, lifespan) is ordinary Starlette, and so
 is the webhook route too once middleware is added to the app.
 """

@@ -16,10 +16,9 @@ GC_GEN0_THRESHOLD = 10_000
 
 With 64 requests in flight, each holding a few dozen young objects until Kafka acknowledges,
 the default threshold is crossed every ~20 requests and every collection walks all those
-live objects: measured with ``hookstream bench ingest``, about a tenth of the server's CPU
-went to the collector. At 10 000, the in-flight working set no longer triggers collections,
-and reference cycles are still collected once that many objects pile up (resident memory
-was unchanged in the same run).
+live objects, a cost that grows with the requests in flight. At 10 000, the in-flight working
+set no longer triggers collections, and reference cycles are still collected once that many
+objects pile up.
 """
 
 

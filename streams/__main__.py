@@ -7,7 +7,7 @@ import sys
 import click
 
 from hookstream.errors import HookstreamError
-from hookstream.streams.command import streams
+from hookstream.streams.worker import streams
 
 
 def main() -> None:

@@ -11,10 +11,11 @@
 Delivery is at-least-once: every produce is acknowledged before the source offset may be
 committed, duplicates are dropped by the tables where they can be recognised, and consumers
 dedupe by event id for the rest. faust's ``exactly_once`` is not used (faust #177, #323, #440,
-#517). Both agents run with ``concurrency=1`` (faust #606), batch with ``batching.Batches``
-(faust's ``noack_take`` can drop a record at a batch boundary) and acknowledge their messages
-themselves: dedupe after a batch is forwarded and marked, sequence in offset order once each
-message is released or dropped (see ``hookstream.kafka.offsets``).
+#517). Both agents run with ``concurrency=1`` (faust #606: with more, faust can commit past a
+message not yet processed), batch with ``batching.Batches`` rather than faust's ``noack_take``
+(see there) and acknowledge their messages themselves: dedupe after a batch is forwarded and
+marked, sequence in offset order once each message is released or dropped (see
+``hookstream.kafka.offsets``).
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from hookstream.config import Config, StreamsConfig
 from hookstream.errors import HookstreamError
 from hookstream.kafka.message_size import fetch_sizes
 from hookstream.streams.batching import Batches, Halt
+from hookstream.streams.broker_offsets import OffsetsProbe
 from hookstream.streams.dedupe import Deduper
 from hookstream.streams.metrics import StreamsMetrics
-from hookstream.streams.offsets import OffsetsProbe
 from hookstream.streams.output import Output
 from hookstream.streams.stages import DedupeStage, SequenceStage
 from hookstream.streams.tables import TableKeyStates, TableSeenIds, store_options
@@ -98,7 +99,7 @@ def build_app(
     metrics: StreamsMetrics | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> faust.App:
-    """The faust app for ``config``; run it with ``faust.Worker`` (see ``command``)."""
+    """The faust app for ``config``; run it with ``faust.Worker`` (see ``worker``)."""
     k, s = config.kafka, config.streams
     partitions = k.partitions
     window = s.dedupe_ttl_seconds

@@ -4,7 +4,7 @@ faust's ``Stream.noack_take`` fills its buffer from a background processor and, 
 yields on a timeout, clears the *same* list after the batch was handled; a record appended
 in between (after the copy, before the clear) is dropped without ever reaching the agent
 and without an ack. faust then commits the offsets around it, so after a restart it is
-lost for good. ``integration/test_streams_pipeline.py`` caught this under kill -9.
+lost for good.
 
 Here the agent appends to the current list and a handler swaps in a fresh one before it
 works on the old one, so every event read ends up in exactly one handled batch. Batches are
@@ -29,10 +29,8 @@ again. Carrying on would let faust commit past them once later offsets are ackno
 After such a failure, or skipped records, the worker's Batches share a ``Halt``: none of them
 hands out another event, so this process acknowledges nothing more. faust restarts the agents
 while the app stops, and the stages forget their partitions when they are revoked; events
-handled then would be acknowledged as a fresh start, past the failed one. faust does not
-stop that commit: ``Consumer._new_offset`` lets the acknowledged offsets start one past the
-committed offset, and checks nothing while no offset is known as committed (after a
-revocation, or before the first commit).
+handled then would be acknowledged as a fresh start, past the failed one, and faust's commit
+would not refuse them (``hookstream.kafka.offsets`` says what it does not check).
 """
 
 from __future__ import annotations
@@ -62,7 +60,7 @@ class SkippedRecords(HookstreamError):
     """The consumer skipped records of a partition; acknowledging past them would lose them.
 
     A HookstreamError: its message says what happened and what the worker does about it, so faust's
-    crash line for it carries no traceback (``command.ExpectedCrashTracebacks``)."""
+    crash line for it carries no traceback (``worker.ExpectedCrashTracebacks``)."""
 
 
 class Halt:

@@ -32,9 +32,9 @@ from hookstream.schemas.envelope import (
     routing_of,
 )
 from hookstream.schemas.progress import Progress, decode_progress, is_progress
+from hookstream.streams.broker_offsets import OffsetsProbe
 from hookstream.streams.dedupe import Deduper, Sighting
 from hookstream.streams.metrics import StreamsMetrics
-from hookstream.streams.offsets import OffsetsProbe
 from hookstream.streams.output import Output
 from hookstream.streams.sequence import KeyStates, Pending, Sequencer, SortKey, Verdict
 from hookstream.streams.transport import Table, current_event
@@ -225,7 +225,7 @@ class DedupeStage:
 
 
 @dataclass
-class _Partition:
+class _SequencedPartition:
     """The sequencer of one repartition partition and the acks of the messages it holds."""
 
     sequencer: Sequencer
@@ -261,7 +261,7 @@ class SequenceStage:
         self.silence_ms = silence_ms
         self.max_hold_ms = max_hold_ms
         self.metrics = metrics
-        self._partitions: dict[int, _Partition] = {}
+        self._partitions: dict[int, _SequencedPartition] = {}
         self._silent: set[int] = set()
 
     async def handle(self, events: Sequence[faust.types.EventT]) -> None:
@@ -272,7 +272,7 @@ class SequenceStage:
         """
         now = monotonic_ms()
         context: dict[int, faust.types.EventT] = {}  # repartition partition -> an event of it
-        late: list[tuple[_Partition, Pending, int]] = []
+        late: list[tuple[_SequencedPartition, Pending, int]] = []
         for event in events:
             message = event.message
             part = self._partition(message.partition)
@@ -341,7 +341,7 @@ class SequenceStage:
             self._silent = silent
             self.metrics.silent.set(len(silent))
 
-    def _partition(self, number: int) -> _Partition:
+    def _partition(self, number: int) -> _SequencedPartition:
         part = self._partitions.get(number)
         if part is None:
             sequencer = Sequencer(
@@ -351,10 +351,10 @@ class SequenceStage:
                 silence_ms=self.silence_ms,
                 hold_ms=self.max_hold_ms,
             )
-            part = self._partitions[number] = _Partition(sequencer, OffsetTracker(lambda e: e.ack()))
+            part = self._partitions[number] = _SequencedPartition(sequencer, OffsetTracker(lambda e: e.ack()))
         return part
 
-    def _watermarks(self, part: _Partition, event: faust.types.EventT, now: int) -> None:
+    def _watermarks(self, part: _SequencedPartition, event: faust.types.EventT, now: int) -> None:
         try:
             marks = decode_watermarks(event.value)
         except ValueError as exc:
@@ -367,7 +367,7 @@ class SequenceStage:
         if low is not None:
             self.metrics.low_watermark.set(low)
 
-    def _offer(self, part: _Partition, event: faust.types.EventT, now: int) -> Pending | None:
+    def _offer(self, part: _SequencedPartition, event: faust.types.EventT, now: int) -> Pending | None:
         """Offer one event; returns it when it is late (to publish at once)."""
         offset = event.message.offset
         try:

@@ -6,9 +6,8 @@ window of the current record's timestamp and the one before it.
 
 With ``rocksdb://`` the store itself forgets old entries (RocksDB's TTL, ``store_options``), and
 faust's own expiry is off: faust keeps an in-memory index of every key written (and a heap entry
-per write) for it, so memory grows with every id remembered; and with RocksDB that index loses
-the keys of any earlier process, which then never expire (faust-streaming #385; the override is
-``transport.Table``).
+per write) for it, so memory grows with every id remembered, and with RocksDB that index misses
+the keys of earlier processes (``transport``: the fifth fix).
 Lookups only ever read the current and the previous window, so an entry the TTL has not removed
 yet changes no answer.
 

@@ -14,8 +14,7 @@ smaller records is reported.
 The tables' changelog topics are created here too, with the settings faust would give them
 (``changelog_topics``), and their metadata awaited. Left to faust, a changelog is created while
 the worker starts, and its consumer can hold metadata from before that for minutes: the first
-table write then fails with "changelog topic has 0 partitions" and the worker crashes (seen on
-a fresh broker with ``make dev``).
+table write then fails with "changelog topic has 0 partitions" and the worker crashes.
 """
 
 from __future__ import annotations

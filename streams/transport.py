@@ -9,8 +9,8 @@ generation change mid-batch, a rebalance starting), trusting ``perform_seek`` to
 partition back to the group's committed offset. That seek is aiokafka's
 ``seek_to_committed``, which moves only partitions whose committed offset is above 0: one
 with nothing committed yet, or 0, keeps the position past the dropped records. The worker
-then resumes past them; ``batching`` notices the jump and restarts the process (nothing is
-lost, but a worker with a backlog restarted over and over, a few seconds each time).
+would then resume past them; ``batching`` notices the jump and restarts the process: nothing
+is lost, but a worker with a backlog would restart again and again.
 
 Here the stream partitions with no committed offset go back to the beginning (the app's
 ``consumer_auto_offset_reset`` is "earliest": where the group starts anyway), and those at 0

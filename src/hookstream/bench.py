@@ -274,12 +274,11 @@ CONCURRENCIES = (64, 128, 256, 512)
 """The loads ``bench ingest`` measures both apps at, by default.
 
 Ingest's capacity grows with the requests in flight: more of them share each partition's record
-batch, and a batch costs ingest and the broker about as much CPU whatever it holds. At 64
-connections ingest typically spent a fifth more CPU per request than at 256 (measured: from
-none to half more), the broker three times more per record; the no-op endpoint's cost does
-not fall with load. A closed loop of 64 connections measures ingest below what an
-open stream of webhooks gets out of it, so the apps are compared at their best over a range of
-loads, each load's numbers reported too.
+batch, and a batch costs ingest and the broker about as much CPU whatever it holds. So at 64
+connections ingest spends more CPU per request than at 256, and the broker more per record;
+the no-op endpoint's cost does not fall with load. A closed loop of 64 connections measures
+ingest below what an open stream of webhooks gets out of it, so the apps are compared at their
+best over a range of loads, each load's numbers reported too.
 """
 
 
@@ -564,8 +563,8 @@ async def _e2e(
 def run_dedupe_bench(
     *, n: int, partitions: int, duplicate_every: int, bootstrap: str | None, progress: Callable[[str], None]
 ) -> dict[str, Any]:
-    """Events per second one streams worker dedupes from a backlog (see ``streams.bench``)."""
-    from hookstream.streams.bench import measure_dedupe_throughput
+    """Events per second one streams worker dedupes from a backlog (see ``streams.worker_bench``)."""
+    from hookstream.streams.worker_bench import measure_dedupe_throughput
 
     broker, bootstrap = _start_broker(bootstrap, progress)
     try:
@@ -600,7 +599,7 @@ def run_memory_bench(
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
     """The worker's RSS while it remembers ``ids`` event ids, per table store, and its recovery."""
-    from hookstream.streams.bench import measure_memory
+    from hookstream.streams.worker_bench import measure_memory
 
     broker, bootstrap = _start_broker(bootstrap, progress)
     runs = []
@@ -666,8 +665,8 @@ def run_pipeline_bench(
     is everything ingest accepted, the warm-up included; the worker's rate is over all of it.
     """
     from hookstream.config import load_config
-    from hookstream.streams.bench import measure_drain
     from hookstream.streams.topics import create_topics
+    from hookstream.streams.worker_bench import measure_drain
 
     broker, bootstrap = _start_broker(bootstrap, progress)
     suffix = uuid.uuid4().hex[:8]

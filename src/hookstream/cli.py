@@ -478,7 +478,7 @@ def bench_pipeline(out: Path, **options: Any) -> None:
 def _register_stage_commands() -> None:
     """The streams and consumers stages bring their own commands; the CLI only lists them."""
     from hookstream.consumers.commands import COMMANDS as consumer_commands
-    from hookstream.streams.command import streams
+    from hookstream.streams.worker import streams
 
     for command in (streams, *consumer_commands):
         main.add_command(command)

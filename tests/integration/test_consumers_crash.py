@@ -17,13 +17,8 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from hookstream.consumers.groups import group_id
-from hookstream.consumers.testing import (
-    create_topic,
-    ids_in_jsonl,
-    make_raw_event,
-    produce_events,
-    wait_until,
-)
+from hookstream.sample_events import make_raw_event
+from tests.integration.support import create_topic, ids_in_jsonl, produce_events, wait_until
 
 pytestmark = pytest.mark.kafka
 

@@ -29,15 +29,10 @@ from hookstream.consumers.dlq import dlq_topic
 from hookstream.consumers.groups import group_id
 from hookstream.consumers.redrive import list_dead_letters, redrive
 from hookstream.consumers.registry import resolve_consumers
-from hookstream.consumers.testing import (
-    create_topic,
-    make_raw_event,
-    produce_events,
-    running_consumers,
-    stripe_payment_intent,
-    wait_until,
-)
+from hookstream.sample_events import make_raw_event
 from hookstream.schemas.envelope import encode_raw_event
+from tests.integration.support import create_topic, produce_events, running_consumers, wait_until
+from tests.payloads import stripe_payment_intent
 
 from .support import free_port, read_topic
 

@@ -12,14 +12,9 @@ import pytest
 from hookstream.config import parse_config
 from hookstream.consumers.registry import resolve_consumers
 from hookstream.consumers.replay import replay
-from hookstream.consumers.testing import (
-    create_topic,
-    make_raw_event,
-    produce_events,
-    running_consumers,
-    stripe_payment_intent,
-    wait_until,
-)
+from hookstream.sample_events import make_raw_event
+from tests.integration.support import create_topic, produce_events, running_consumers, wait_until
+from tests.payloads import stripe_payment_intent
 
 pytestmark = pytest.mark.kafka
 

@@ -19,15 +19,15 @@ from hookstream.consumers import ConsumerBusy
 from hookstream.consumers.groups import group_id
 from hookstream.consumers.registry import resolve_consumers
 from hookstream.consumers.replay import replay
-from hookstream.consumers.testing import (
+from hookstream.sample_events import make_raw_event
+from hookstream.schemas.envelope import RawEvent
+from tests.integration.support import (
     create_topic,
     ids_in_jsonl,
-    make_raw_event,
     produce_events,
     running_consumers,
     wait_until,
 )
-from hookstream.schemas.envelope import RawEvent
 
 pytestmark = pytest.mark.kafka
 

@@ -19,11 +19,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.partitioner import DefaultPartitioner
 
-from hookstream.consumers.testing import wait_until
 from hookstream.errors import PublishError, RecordTooLarge
 from hookstream.ingest.providers import provider_class
 from hookstream.ingest.publisher import Publisher
 from hookstream.schemas.envelope import FINGERPRINT_HEADER, decode_raw_event, schema_fingerprint
+from tests.integration.support import wait_until
 
 from .support import free_port, make_config, read_topic, running_ingest
 

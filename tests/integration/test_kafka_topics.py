@@ -12,12 +12,12 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import InvalidReplicationFactorError
 
 from hookstream.config import KafkaConfig
-from hookstream.consumers.testing import create_topic
 from hookstream.ingest.publisher import ensure_raw_topic
 from hookstream.kafka.admin import Admin
 from hookstream.kafka.errors import KafkaLayerError
 from hookstream.streams.app import build_app
 from hookstream.streams.topics import changelog_topics, create_topics
+from tests.integration.support import create_topic
 
 from .support import make_config
 
@@ -90,7 +90,7 @@ async def test_streams_creates_the_table_changelogs_as_faust_would_before_the_wo
     kafka_bootstrap, tmp_path
 ):
     # Left to faust, a changelog created while the worker starts can show 0 partitions in the
-    # consumer's metadata and crash the first table write (PartitionsMismatch, seen with make dev).
+    # consumer's metadata and crash the first table write (PartitionsMismatch; streams/topics.py).
     suffix = uuid.uuid4().hex[:8]
     streams = {"app_id": f"test-cl-{suffix}", "data_dir": str(tmp_path), "dedupe_ttl_seconds": 3600}
     config = make_config(kafka_bootstrap, {}, partitions=3, streams=streams)

@@ -38,15 +38,16 @@ from hookstream.consumers import Consumers, Event, resolve_consumers
 from hookstream.consumers.dlq import dead_letter_of, dlq_topic
 from hookstream.consumers.pipeline import DeadLetterWriter, Outcome
 from hookstream.consumers.redrive import list_dead_letters, redrive
-from hookstream.consumers.testing import create_topic, running_consumers, wait_until
 from hookstream.ingest.providers import provider_class
 from hookstream.ingest.publisher import ensure_raw_topic
 from hookstream.kafka.admin import Admin
+from hookstream.sample_events import now_ms, produce_raw, raw_event
 from hookstream.schemas.envelope import decode_raw_event
 from hookstream.stage_rules import stage_rules
-from hookstream.streams.testing import WorkerProcess, now_ms, produce_raw, raw_event, streams_config_toml
 from hookstream.streams.topics import create_topics
+from hookstream.streams.worker_process import WorkerProcess, streams_config_toml
 from hookstream.tail import tail_topic
+from tests.integration.support import create_topic, running_consumers, wait_until
 
 from .support import free_port, make_config, read_topic, running_ingest
 

@@ -39,6 +39,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from hookstream.config import Config, load_config
 from hookstream.ingest.providers import provider_class
+from hookstream.sample_events import now_ms, produce_raw, raw_event
 from hookstream.schemas.envelope import (
     FINGERPRINT_HEADER,
     SCHEMA_DIR,
@@ -46,15 +47,9 @@ from hookstream.schemas.envelope import (
     decode_raw_event,
     schema_fingerprint,
 )
-from hookstream.streams.testing import (
-    WorkerProcess,
-    now_ms,
-    produce_raw,
-    raw_event,
-    streams_config_toml,
-)
 from hookstream.streams.topics import create_topics, repartition_topic
 from hookstream.streams.watermark import is_watermark
+from hookstream.streams.worker_process import WorkerProcess, streams_config_toml
 
 from .support import free_port, make_config, read_topic, running_ingest
 

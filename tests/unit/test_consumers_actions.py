@@ -22,9 +22,10 @@ from hookstream.consumers.actions import (
 )
 from hookstream.consumers.errors import PermanentError
 from hookstream.consumers.events import Event
-from hookstream.consumers.testing import make_raw_event, stripe_payment_intent
 from hookstream.errors import ConfigError
+from hookstream.sample_events import make_raw_event
 from hookstream.schemas.typed_events import decode_typed
+from tests.payloads import stripe_payment_intent
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 

@@ -6,7 +6,7 @@ import pytest
 
 from hookstream.consumers import ProcessedIds
 from hookstream.consumers.events import Event, current_event
-from hookstream.consumers.testing import make_raw_event
+from hookstream.sample_events import make_raw_event
 
 
 def event(event_id: str, *, replay: bool) -> Event:

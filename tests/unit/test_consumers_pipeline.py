@@ -16,8 +16,9 @@ from hookstream.consumers.events import current_event
 from hookstream.consumers.patterns import EventFilter
 from hookstream.consumers.pipeline import Outcome, Pipeline
 from hookstream.consumers.registry import ConsumerSpec
-from hookstream.consumers.testing import make_raw_event, stripe_payment_intent
+from hookstream.sample_events import make_raw_event
 from hookstream.schemas.envelope import encode_raw_event, record_headers
+from tests.payloads import stripe_payment_intent
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from hookstream.sample_events import raw_event
 from hookstream.schemas.envelope import (
     FINGERPRINT_HEADER,
     Routing,
@@ -16,7 +17,6 @@ from hookstream.schemas.envelope import (
 )
 from hookstream.streams.sequence import SortKey
 from hookstream.streams.stages import Envelope
-from hookstream.streams.testing import raw_event
 
 
 @dataclass

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from hookstream.sample_events import raw_event
 from hookstream.streams import sequence
 from hookstream.streams.sequence import (
     LANDED_IDS_KEPT,
@@ -15,7 +16,6 @@ from hookstream.streams.sequence import (
     SortKey,
     Verdict,
 )
-from hookstream.streams.testing import raw_event
 
 RAW_PARTITIONS = 3
 MAX_WAIT = 1_000

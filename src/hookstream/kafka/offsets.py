@@ -5,11 +5,12 @@ streams sequencer holds an event while later watermarks pass). A Kafka commit sa
 before this offset is done", so only the end of the prefix of offsets that are all done may be
 committed: the first offset still pending is where a restart must resume.
 
-faust commits the highest offset of the first run of consecutive acked offsets, and does not
-check that the run starts at the committed position when nothing was committed yet
-(faust-streaming 0.15, ``Consumer._new_offset``): acking offset 11 while 10 is still buffered
-could commit past 10 and lose it in a crash. So the streams stages hand faust only messages of
-the done prefix (``on_done``), whatever its bookkeeping does.
+faust commits the highest offset of the first run of consecutive acked offsets
+(faust-streaming 0.15, ``Consumer._new_offset``). It lets that run start one past the committed
+offset, and checks nothing while no offset is known as committed (before the first commit,
+after a revocation): acking offset 11 while 10 is still buffered could commit past 10 and lose
+it in a crash. So the streams stages hand faust only messages of the done prefix
+(``on_done``), whatever its bookkeeping does.
 """
 
 from __future__ import annotations

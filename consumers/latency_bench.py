@@ -20,6 +20,8 @@ from aiokafka import AIOKafkaProducer
 
 from hookstream.bench import percentile
 from hookstream.config import ConsumerConfig, KafkaConfig
+from hookstream.kafka.admin import Admin
+from hookstream.sample_events import make_raw_event
 from hookstream.schemas.envelope import encode_raw_event, record_headers
 
 from .actions import ActionSetup, FunctionAction, JsonlAction
@@ -27,7 +29,6 @@ from .events import Event
 from .patterns import EventFilter
 from .registry import ConsumerSpec
 from .runtime import ConsumerRuntime
-from .testing import create_topic, make_raw_event
 
 
 def run_consumer_latency_bench(
@@ -59,7 +60,8 @@ async def _bench(
         raise ValueError(f"action must be noop or jsonl, got {action_name!r}")
     suffix = uuid.uuid4().hex[:8]
     kafka = KafkaConfig(bootstrap_servers=bootstrap, events_topic=f"bench.events.{suffix}")
-    await create_topic(bootstrap, kafka.events_topic, partitions)
+    async with Admin(kafka, "bench") as admin:
+        await admin.create_topic(kafka.events_topic, partitions)
     latencies: list[float] = []
     total = int(rate * seconds)
     done = asyncio.Event()

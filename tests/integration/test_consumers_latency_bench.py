@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from hookstream.consumers.bench import run_consumer_latency_bench
+from hookstream.consumers.latency_bench import run_consumer_latency_bench
 
 pytestmark = pytest.mark.kafka
 

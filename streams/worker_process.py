@@ -1,4 +1,5 @@
-"""Helpers for tests and benchmarks: a streams worker in a child process, and raw events to feed it.
+"""A streams worker in a child process, and the config it runs with: what the benchmarks
+(``hookstream bench``) and the integration tests drive a worker with.
 
 The worker runs as ``python -m hookstream.streams`` in its own process group, so a test can stop
 it the polite way (SIGTERM: commit and leave the group) or the hard way (SIGKILL: nothing runs).
@@ -11,70 +12,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from aiokafka import AIOKafkaProducer
-
-from hookstream.consumers.testing import make_raw_event
-from hookstream.schemas.envelope import RawEvent, encode_raw_event, event_headers, ms_to_datetime
-
-
-def raw_event(
-    event_id: str,
-    ordering_key: str,
-    received_ms: int,
-    *,
-    created_ms: int | None = None,
-    body: bytes = b"{}",
-    source: str = "test",
-) -> RawEvent:
-    """A RawEvent as ingest would publish it, received at ``received_ms``."""
-    return make_raw_event(
-        None,
-        event_id=event_id,
-        source=source,
-        provider="standard",
-        event_type="test.event",
-        ordering_key=ordering_key,
-        received_at=ms_to_datetime(received_ms),
-        created_at=ms_to_datetime(created_ms) if created_ms is not None else None,
-        body=body,
-    )
-
-
-def now_ms() -> int:
-    return int(datetime.now(UTC).timestamp() * 1000)
-
-
-async def produce_raw(
-    bootstrap: str, topic: str, events: Iterable[tuple[RawEvent, int | None]], *, linger_ms: int = 0
-) -> None:
-    """Publish ``(event, partition)`` pairs to the raw topic, keyed by event id, in order, acked.
-
-    ``partition=None`` lets the default partitioner place it by key, as ingest does.
-    """
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms)
-    await producer.start()
-    try:
-        futures = []
-        for event, partition in events:
-            futures.append(
-                await producer.send(
-                    topic,
-                    encode_raw_event(event),
-                    key=event.event_id.encode(),
-                    partition=partition,
-                    headers=event_headers(event),
-                )
-            )
-        for future in futures:
-            await future
-    finally:
-        await producer.stop()
 
 
 def streams_config_toml(

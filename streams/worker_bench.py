@@ -22,9 +22,10 @@ from hookstream.config import Config, KafkaConfig, load_config
 from hookstream.kafka.local_broker import free_port
 from hookstream.kafka.reads import read_topic
 from hookstream.proc import process_cpu_seconds, process_status_mb
-from hookstream.streams.testing import WorkerProcess, now_ms, produce_raw, raw_event, streams_config_toml
+from hookstream.sample_events import now_ms, produce_raw, raw_event
 from hookstream.streams.topics import create_topics, repartition_topic
 from hookstream.streams.watermark import is_watermark
+from hookstream.streams.worker_process import WorkerProcess, streams_config_toml
 
 
 async def measure_dedupe_throughput(

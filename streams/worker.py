@@ -5,9 +5,7 @@ hookstream.streams`` runs it on its own (tests run it that way, to kill it with 
 Progress goes to stderr; a problem before the worker starts is raised as a HookstreamError
 (one line and exit 1 from the CLI); a worker that crashes later exits 1 after faust's log
 (without tracebacks for hookstream's own errors, see ``ExpectedCrashTracebacks``) and a last
-line that says why.
-When faust's consumer skipped records, the worker has stopped without acknowledging past
-them and exits 1 like any crash: its supervisor restarts it, and the new process reads them.
+line that says why. Skipped records stop it that way too (``batching``).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from hookstream.config import parse_config
 from hookstream.errors import ConfigError, TopicTooSmall
 from hookstream.streams.batching import SkippedRecords
-from hookstream.streams.command import ExpectedCrashTracebacks, streams
+from hookstream.streams.worker import ExpectedCrashTracebacks, streams
 
 
 def test_streams_config_keys_are_validated_with_the_key_and_the_fix():

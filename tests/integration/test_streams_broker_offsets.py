@@ -9,10 +9,10 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from hookstream.consumers.testing import create_topic
 from hookstream.schemas.progress import Progress, encode_progress, progress_headers
-from hookstream.streams.offsets import OffsetsProbe, committed_offsets
+from hookstream.streams.broker_offsets import OffsetsProbe, committed_offsets
 from hookstream.streams.watermark import encode_watermarks, watermark_headers
+from tests.integration.support import create_topic
 
 pytestmark = pytest.mark.kafka
 
