@@ -109,9 +109,11 @@ class Pipeline:
         return worker
 
     def logs(self) -> str:
-        """The end of every worker's log, for a failure message."""
-        paths = sorted({w.log_path for w in self.workers})
-        return "\n".join(f"--- {path.name}:\n{path.read_text(errors='replace')[-2500:]}" for path in paths)
+        """The end of every worker's log that exists, for a failure message."""
+        paths = sorted({w.log_path for w in self.workers} | {self.log_path})
+        return "\n".join(
+            f"--- {path.name}:\n{path.read_text(errors='replace')[-2500:]}" for path in paths if path.exists()
+        )
 
     async def produce(self, events: list[tuple[RawEvent, int | None]]) -> None:
         await produce_raw(self.bootstrap, self.raw_topic, events)
@@ -144,7 +146,7 @@ class Pipeline:
             if done(out):
                 return out
             if time.monotonic() > deadline:
-                tail = self.log_path.read_text(errors="replace")[-3000:]
+                tail = self.logs()
                 try:
                     metrics = self.metrics()
                 except httpx.HTTPError as exc:
@@ -186,7 +188,7 @@ class Pipeline:
             f"in the raw topic at (partition, offset): {await located(self.raw_topic)}; "
             f"in the repartition topic: {await located(repartition_topic(self.config))}; "
             f"committed offsets: { {f'{tp.topic}[{tp.partition}]': m.offset for tp, m in committed.items()} }; "
-            f"log:\n{self.log_path.read_text(errors='replace')[-3000:]}"
+            f"log:\n{self.logs()}"
         )
 
     async def dedupe_output_ids(self) -> list[tuple[str, str]]:
@@ -204,7 +206,7 @@ class Pipeline:
             metrics = {k: v for k, v in self.metrics().items() if "streams" in k}
         except httpx.HTTPError as exc:
             metrics = {"unavailable": str(exc)}
-        return f"metrics: {metrics}; log:\n{self.log_path.read_text(errors='replace')[-4000:]}"
+        return f"metrics: {metrics}; log:\n{self.logs()}"
 
     def metrics(self) -> dict[str, float]:
         text = httpx.get(f"http://127.0.0.1:{self.config.streams.web_port}/metrics", timeout=10).text
