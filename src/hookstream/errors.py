@@ -1,4 +1,5 @@
-"""The error hierarchy. HTTP statuses are mapped in ``ingest.errors``, CLI exit codes in ``cli``."""
+"""The error hierarchy. Ingest maps them to HTTP statuses where it refuses a request
+(``ingest.app``), the CLI to one line and an exit code (``cli``)."""
 
 from __future__ import annotations
 
