@@ -11,9 +11,11 @@ the keys of earlier processes (``transport``: the fifth fix).
 Lookups only ever read the current and the previous window, so an entry the TTL has not removed
 yet changes no answer.
 
-A faust table write goes to the changelog partition of faust's *current event*. Both agents
-handle batches of events, so each write is wrapped in ``current_event(event)`` (in the
-stages) to attribute it to the partition of the event it belongs to.
+A faust table write goes to the changelog partition of faust's *current event*, and a RocksDB
+store reads a key from that partition's database only. Both agents handle batches of events,
+handed over after the stream moved on to the batch's last event, so each read and write is
+wrapped in ``current_event(event)`` (here, and in the stages) to attribute it to the partition
+of the event it belongs to.
 """
 
 from __future__ import annotations
@@ -55,9 +57,10 @@ class TableSeenIds:
         self.window_seconds = window_seconds
 
     def seen(self, sighting: Sighting) -> bool:
-        windows = self.table[sighting.event_id]
         event = sighting.ref
-        return bool(windows.current(event)) or bool(windows.delta(self.window_seconds, event))
+        with current_event(event):  # the RocksDB store reads the current event's partition only
+            windows = self.table[sighting.event_id]
+            return bool(windows.current(event)) or bool(windows.delta(self.window_seconds, event))
 
     def mark(self, sighting: Sighting) -> None:
         with current_event(sighting.ref):

@@ -12,6 +12,7 @@ import contextlib
 import time
 from types import SimpleNamespace
 
+import faust
 import pytest
 from faust.types import TP as TopicPartition
 
@@ -19,8 +20,10 @@ from hookstream.config import parse_config
 from hookstream.kafka.produce import Sent
 from hookstream.streams.app import StalledSeek, build_app, check_seek_stall
 from hookstream.streams.batching import Halt
+from hookstream.streams.dedupe import Sighting
 from hookstream.streams.metrics import StreamsMetrics
-from hookstream.streams.transport import SEEK_STALL_S
+from hookstream.streams.tables import TableSeenIds
+from hookstream.streams.transport import SEEK_STALL_S, current_event
 
 
 def worker_app(tmp_path):
@@ -231,3 +234,32 @@ async def test_a_failed_changelog_write_fails_the_stage_that_awaits_it_once(tmp_
     with pytest.raises(RuntimeError, match="broker said no"):
         await table.changelog_sent()
     await table.changelog_sent()  # reported: the next wait is for the writes after it
+
+
+def raw_event(app, partition, timestamp):
+    message = faust.types.Message("t.raw", partition, 7, timestamp, 0, [], b"k", b"v", None, generation_id=1)
+    return faust.Event(app, b"k", b"v", [], message)
+
+
+async def test_a_rocksdb_table_remembers_an_id_whatever_partition_the_stream_handed_out_last(tmp_path):
+    # faust's RocksDB store reads a key from the partition of faust's current event; the stage
+    # looks its batch's ids up after the stream handed out the batch's last event, often of
+    # another partition, and must find each id in its own partition.
+    app = build_app(
+        parse_config(
+            {
+                "kafka": {"bootstrap_servers": "127.0.0.1:1", "raw_topic": "t.raw"},
+                "streams": {"data_dir": str(tmp_path), "store": "rocksdb://"},
+            }
+        )
+    )
+    table = app.tables["seen"]
+    table.send_changelog_with(FakeChangelogSender())
+    seen = TableSeenIds(table.tumbling(604800, expires=2 * 604800), 604800)
+    first = raw_event(app, 1, 1_000.0)
+    seen.mark(Sighting("evt_1", first.message.timestamp, first))
+    await table.changelog_sent()
+    copy = raw_event(app, 1, 1_001.0)
+    with current_event(raw_event(app, 5, 1_001.0)):  # the stream's last event, of partition 5
+        assert seen.seen(Sighting("evt_1", copy.message.timestamp, copy))
+        assert not seen.seen(Sighting("evt_2", copy.message.timestamp, copy))
