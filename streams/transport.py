@@ -237,12 +237,15 @@ class Table(faust.Table):
     async def changelog_sent(self) -> None:
         """Wait until every changelog write so far is acknowledged; raises the first failure."""
         futures = list(self._unacknowledged)
-        if futures:
-            try:
-                await asyncio.gather(*futures)
-            finally:
-                failed = [f for f in futures if f.done() and not f.cancelled() and f.exception() is not None]
-                self._unacknowledged = [f for f in self._unacknowledged if f not in failed]
+        if not futures:
+            return
+        # ``wait``, not ``gather``: a stage cancelled while waiting (the worker stopping) must not
+        # cancel the writes' futures, which their sends still settle.
+        await asyncio.wait(futures)
+        failed = [f for f in futures if f.exception() is not None]
+        if failed:
+            self._unacknowledged = [f for f in self._unacknowledged if f not in failed]
+            raise failed[0].exception()  # type: ignore[misc]
 
     def _send_queued(self) -> None:
         records, self._queued = self._queued, []

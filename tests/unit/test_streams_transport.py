@@ -263,3 +263,25 @@ async def test_a_rocksdb_table_remembers_an_id_whatever_partition_the_stream_han
     with current_event(raw_event(app, 5, 1_001.0)):  # the stream's last event, of partition 5
         assert seen.seen(Sighting("evt_1", copy.message.timestamp, copy))
         assert not seen.seen(Sighting("evt_2", copy.message.timestamp, copy))
+
+
+async def test_a_stage_stopped_while_it_waits_for_its_changelog_leaves_the_send_to_finish(tmp_path):
+    table = worker_app(tmp_path).tables["seen"]
+    acked = asyncio.get_running_loop().create_future()
+
+    async def sender(topic, records):
+        records = list(records)
+        return [Sent(partition=records[0][3], records=len(records), delivery=acked)]
+
+    table.send_changelog_with(sender)
+    table.data.set_persisted_offset = lambda tp, offset: None
+    table.send_changelog(0, ("evt_1", (0.0, 604799.9)), True)
+    waiting = asyncio.ensure_future(table.changelog_sent())
+    await asyncio.sleep(0.01)
+    waiting.cancel()  # the worker stops
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+    sends = list(table._sending)  # noqa: SLF001 - the send the table started
+    acked.set_result(SimpleNamespace(offset=3))
+    await asyncio.wait_for(asyncio.gather(*sends), 1)  # settles its write, raises nothing
+    await asyncio.wait_for(table.changelog_sent(), 1)
