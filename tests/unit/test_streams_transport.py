@@ -236,6 +236,82 @@ async def test_a_failed_changelog_write_fails_the_stage_that_awaits_it_once(tmp_
     await table.changelog_sent()  # reported: the next wait is for the writes after it
 
 
+def counting_tasks(loop):
+    """Count the tasks created on ``loop`` from now on."""
+    created = []
+    default = loop.get_task_factory()
+
+    def factory(loop, coro, **kwargs):
+        created.append(coro)
+        return default(loop, coro, **kwargs) if default else asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(factory)
+    return created
+
+
+async def test_a_message_the_callback_takes_without_waiting_costs_no_task(tmp_path):
+    consumer = worker_app(tmp_path).consumer
+    delivered = []
+
+    async def callback(message):
+        delivered.append(message)
+        return "taken"
+
+    created = counting_tasks(asyncio.get_running_loop())
+    result = await consumer.wait_first(callback("m1"), consumer.suspend_flow.wait())
+    assert delivered == ["m1"] and result.results == ["taken"] and not result.stopped
+    assert created == []  # mode's wait_first makes four tasks for this
+
+
+async def test_a_callback_that_has_to_wait_goes_on_and_finishes_as_with_mode(tmp_path):
+    consumer = worker_app(tmp_path).consumer
+    room = asyncio.Event()
+    steps = []
+
+    async def callback(message):
+        steps.append("started")
+        await asyncio.sleep(0)
+        await room.wait()  # a full queue
+        steps.append("delivered")
+        return message
+
+    waiting = asyncio.ensure_future(consumer.wait_first(callback("m2"), consumer.suspend_flow.wait()))
+    await asyncio.sleep(0.01)
+    assert steps == ["started"] and not waiting.done()
+    room.set()
+    result = await asyncio.wait_for(waiting, 1)
+    assert steps == ["started", "delivered"] and result.results == ["m2"]
+
+
+async def test_a_waiting_callback_is_cancelled_when_the_flow_is_suspended(tmp_path):
+    consumer = worker_app(tmp_path).consumer
+    cancelled = asyncio.Event()
+
+    async def callback(message):
+        try:
+            await asyncio.Event().wait()  # never room
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    waiting = asyncio.ensure_future(consumer.wait_first(callback("m3"), consumer.suspend_flow.wait()))
+    await asyncio.sleep(0.01)
+    consumer.suspend_flow.set()  # a rebalance: faust drops the message, its seek reads it again
+    result = await asyncio.wait_for(waiting, 1)
+    assert result.results == [True] and not result.stopped  # the flow's wait won
+    await asyncio.wait_for(cancelled.wait(), 1)
+
+
+async def test_a_callback_that_fails_at_once_raises_from_wait_first(tmp_path):
+    consumer = worker_app(tmp_path).consumer
+
+    async def callback(message):
+        raise ValueError(f"bad {message}")
+
+    with pytest.raises(ValueError, match="bad m4"):
+        await consumer.wait_first(callback("m4"), consumer.suspend_flow.wait())
+
+
 def raw_event(app, partition, timestamp):
     message = faust.types.Message("t.raw", partition, 7, timestamp, 0, [], b"k", b"v", None, generation_id=1)
     return faust.Event(app, b"k", b"v", [], message)
