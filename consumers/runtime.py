@@ -186,7 +186,8 @@ class ConsumerRuntime:
 
     async def _report_waiting(self) -> None:
         """While the group is (re)forming, say so every few seconds: a join or rebalance can take
-        a session timeout when a member died without leaving."""
+        a session timeout when a member died without leaving. Once it is formed, say how far
+        behind a rate limit or an open breaker holds the consumer."""
         waiting_since: float | None = None
         lag_told = time.monotonic()
         while True:
