@@ -11,7 +11,7 @@ a dead-letter topic, replay and idempotent built-in actions. See consumers/READM
 
 from __future__ import annotations
 
-from .errors import ConsumerBusy, ConsumerError, PermanentError, UnknownConsumer
+from .errors import ConsumerBusy, ConsumerError, PermanentError, RetryLater, UnknownConsumer
 from .events import Event, current_event
 from .idempotency import ProcessedIds
 from .registry import Consumers, ConsumerSpec, consumer, registry, resolve_consumers
@@ -24,6 +24,7 @@ __all__ = [
     "Event",
     "PermanentError",
     "ProcessedIds",
+    "RetryLater",
     "UnknownConsumer",
     "consumer",
     "current_event",

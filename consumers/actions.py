@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.utils
 import importlib
 import inspect
 import logging
@@ -41,7 +42,7 @@ import orjson
 from hookstream.config import ConsumerConfig, resolve_secret
 from hookstream.errors import ConfigError
 
-from .errors import PermanentError
+from .errors import PermanentError, RetryLater
 from .events import Event
 
 log = logging.getLogger("hookstream.consumers")
@@ -328,8 +329,31 @@ class PostgresAction(Action):
 
 
 # -- http -------------------------------------------------------------------------------------
-class TransientHTTPError(Exception):
-    """The receiver could not take the event now (408, 429, 5xx): retried with backoff."""
+class TransientHTTPError(RetryLater):
+    """The receiver could not take the event now (408, 429, 5xx): retried with backoff, and not
+    before its ``Retry-After`` (on 429 and 503)."""
+
+
+MAX_RETRY_AFTER_SECONDS = 3600.0
+"""A longer Retry-After is taken as this: an event should not wait a day on one header."""
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date); None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 class HttpAction(Action):
@@ -376,7 +400,8 @@ class HttpAction(Action):
             ": "
         )
         if status in (408, 429) or status >= 500:
-            raise TransientHTTPError(detail)
+            wait = retry_after_seconds(response.headers.get("retry-after")) if status in (429, 503) else None
+            raise TransientHTTPError(detail, wait)
         raise PermanentError(detail)
 
     async def close(self) -> None:

@@ -96,23 +96,50 @@ def _configure_logging() -> None:
 @click.command("consume")
 @config_option
 @module_option
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve the consumers' Prometheus metrics at http://HOST:PORT/metrics.",
+)
+@click.option(
+    "--metrics-host", default="127.0.0.1", show_default=True, help="Address the metrics server binds to."
+)
 @click.argument("names", nargs=-1, required=True)
-def consume(config_path: str | None, modules: tuple[str, ...], names: tuple[str, ...]) -> None:
+def consume(
+    config_path: str | None,
+    modules: tuple[str, ...],
+    metrics_port: int | None,
+    metrics_host: str,
+    names: tuple[str, ...],
+) -> None:
     """Run the consumers NAME… until SIGTERM or Ctrl-C.
 
     A NAME is a [consumers.NAME] table of the config, or a @consumer declared in a --module.
     On a stop, running handlers finish (up to drain_timeout_seconds) and offsets are committed.
     """
+    from .metrics import ConsumerMetrics
     from .runtime import run_consumers
 
     config = _load(config_path)
     specs = resolve_consumers(config, names, modules=modules)
     _configure_logging()
+    metrics = ConsumerMetrics()
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(metrics_port, metrics_host, registry=metrics.registry)
+        except OSError as exc:
+            raise ConsumerError(f"--metrics-port {metrics_port}: cannot listen: {exc.strerror}") from None
+        progress(f"consume: metrics at http://{metrics_host}:{metrics_port}/metrics")
     progress(
         f"consume: {', '.join(s.name for s in specs)} on {config.kafka.events_topic} ({config.kafka.bootstrap_servers})"
     )
     run_until_signalled(
-        lambda stopping: run_consumers(config.kafka, specs, stopping=stopping, progress=progress)
+        lambda stopping: run_consumers(
+            config.kafka, specs, stopping=stopping, progress=progress, metrics=metrics
+        )
     )
 
 

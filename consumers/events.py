@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from hookstream.schemas.envelope import RawEvent
 from hookstream.schemas.typed_events import TypedRecord
@@ -72,6 +74,13 @@ class Event:
     @property
     def headers(self) -> dict[str, str]:
         return self.raw.headers
+
+    def with_payload(self, payload: Any) -> Event:
+        """This event carrying ``payload`` instead (for transforms): the body becomes its JSON,
+        so actions that send or store the body send or store the new one."""
+        body = orjson.dumps(payload)
+        raw = replace(self.raw, body=body, content_type="application/json")
+        return replace(self, raw=raw, payload=payload, typed=None)
 
 
 current_event: contextvars.ContextVar[Event | None] = contextvars.ContextVar(

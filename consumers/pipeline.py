@@ -1,4 +1,5 @@
-"""One consumer's work on one record: decode, filter, type, handle with retries, dead-letter.
+"""One consumer's work on one record: decode, filter, type, transform, handle with retries
+(within the rate limit, the circuit breaker and the handler timeout), dead-letter.
 
 Shared by the live runtime, ``replay`` and ``dlq redrive``, so the three treat events alike.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import inspect
 import logging
 import random
 from collections.abc import AsyncIterator, Callable
@@ -27,11 +29,15 @@ from hookstream.schemas.typed_events import TypedEventError, decode_typed, typed
 
 from .actions import Action
 from .backoff import backoff_seconds
+from .breaker import BreakerState, CircuitBreaker, Ticket
 from .dlq import DeadLetter, dead_letter_of, dlq_topic
 from .errors import PermanentError
 from .events import Event, current_event
+from .filters import event_document
 from .groups import consumers_admin
 from .keyed import KeyedScheduler
+from .metrics import BREAKER_STATES, ConsumerMetrics
+from .ratelimit import TokenBucket, parse_rate
 from .registry import ConsumerSpec
 
 log = logging.getLogger("hookstream.consumers")
@@ -40,6 +46,8 @@ log = logging.getLogger("hookstream.consumers")
 class Outcome(enum.Enum):
     HANDLED = "handled"
     DEAD_LETTERED = "dead-lettered"
+    DROPPED = "dropped"
+    """The consumer's transform returned None: done, without the action."""
     INTERRUPTED = "interrupted"
     """Stopped (or the partition was taken away) before it finished: it will be delivered again."""
 
@@ -116,6 +124,14 @@ class DeadLetterWriter:
             self._producer = None
 
 
+class HandlerTimeout(Exception):
+    """A handler call ran longer than the consumer's ``handler_timeout_seconds``: a failed attempt."""
+
+
+class TransformFailed(PermanentError):
+    """The consumer's transform raised or returned something else than an Event or None."""
+
+
 class Pipeline:
     def __init__(
         self,
@@ -125,6 +141,7 @@ class Pipeline:
         stopping: asyncio.Event,
         *,
         rng: random.Random | None = None,
+        metrics: ConsumerMetrics | None = None,
     ) -> None:
         self.spec = spec
         self.settings = spec.settings
@@ -134,15 +151,45 @@ class Pipeline:
         self.rng = rng or random.Random()
         self.slots = asyncio.Semaphore(self.settings.concurrency)
         self.counts = {outcome: 0 for outcome in Outcome}
+        self.metrics = metrics or ConsumerMetrics()
+        name = self.settings.name
+        self.bucket = TokenBucket(parse_rate(self.settings.rate_limit)) if self.settings.rate_limit else None
+        self.breaker: CircuitBreaker | None = None
+        if self.settings.breaker is not None:
+            self.breaker = CircuitBreaker(self.settings.breaker, on_change=self._breaker_moved)
+            self.metrics.breaker_state.labels(name).set(0)
+        self.timeout = self.settings.handler_timeout_seconds or None
+
+    def _breaker_moved(self, old: BreakerState, new: BreakerState, why: str) -> None:
+        name = self.settings.name
+        self.metrics.breaker_state.labels(name).set(BREAKER_STATES[new.value])
+        self.metrics.breaker_transitions.labels(name, new.value).inc()
+        level = logging.INFO if new is BreakerState.CLOSED else logging.WARNING
+        log.log(
+            level,
+            f"circuit breaker {new.value}",
+            extra={"consumer": name, "from": old.value, "to": new.value, "why": why},
+        )
 
     def prepare(self, record: Any, delivery: str = "live") -> Work | None:
-        """The work for ``record``, or None when the consumer does not want the event."""
+        """The work for ``record``, or None when the consumer does not want the event (counted)."""
         try:
             raw = decode_raw_event(record.value, record.headers)
         except Exception as exc:  # any decoding failure means "not a RawEvent"
             return Work(record, None, PermanentError(f"not a RawEvent envelope: {exc}"), delivery)
         if not self.spec.filter.matches(raw.source, raw.event_type):
+            self.metrics.filtered.labels(self.settings.name, "events").inc()
             return None
+        if self.spec.payload_filter is not None:
+            try:
+                payload = parse_payload(
+                    Delivery(body=raw.body, headers=Headers(raw.headers), content_type=raw.content_type)
+                )
+            except PayloadError:
+                payload = None
+            if not self.spec.payload_filter.matches(event_document(raw, payload)):
+                self.metrics.filtered.labels(self.settings.name, "filter").inc()
+                return None
         return Work(record, raw, delivery=delivery)
 
     def _event(self, work: Work) -> Event:
@@ -172,7 +219,71 @@ class Pipeline:
     async def deliver(self, work: Work) -> Outcome:
         outcome = await self._deliver(work)
         self.counts[outcome] += 1
+        if outcome is Outcome.HANDLED:
+            self.metrics.handled.labels(self.settings.name).inc()
+        elif outcome is Outcome.DEAD_LETTERED:
+            self.metrics.dead_lettered.labels(self.settings.name).inc()
+        elif outcome is Outcome.DROPPED:
+            self.metrics.filtered.labels(self.settings.name, "transform").inc()
         return outcome
+
+    async def _transformed(self, event: Event) -> Event | None:
+        """The consumer's transform applied (once per event, before any attempt)."""
+        transform = self.spec.transform
+        label = self.settings.transform or "transform"
+        try:
+            result = transform(event)  # type: ignore[misc]
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            raise TransformFailed(f"transform {label} raised {type(exc).__name__}: {exc}") from exc
+        if result is not None and not isinstance(result, Event):
+            raise TransformFailed(f"transform {label} returned {type(result).__name__}, not an Event or None")
+        if result is not None and result.payload is not event.payload and self.settings.typed:
+            view = typed_view(result.provider, result.type)
+            if view is not None:
+                result = replace(result, typed=decode_typed(result.provider, result.type, result.payload))
+        return result
+
+    async def _call(self, event: Event) -> None:
+        if self.timeout is None:
+            await self.action(event)
+            return
+        try:
+            async with asyncio.timeout(self.timeout) as deadline:
+                await self.action(event)
+        except TimeoutError:
+            if deadline.expired():
+                raise HandlerTimeout(f"handler ran longer than {self.timeout:g} s") from None
+            raise
+
+    async def _breaker_turn(self, work: Work) -> Ticket | None:
+        """Wait while the breaker is open; None if a stop (or losing the partition) came first."""
+        assert self.breaker is not None
+        while (ticket := self.breaker.admit()) is None:
+            if not await self._pause(min(max(self.breaker.wait_seconds(), 0.05), 1.0), work):
+                return None
+        return ticket
+
+    async def _rate_limited(self, work: Work) -> bool:
+        """Wait for the rate limit's token; False if a stop (or losing the partition) came first."""
+        assert self.bucket is not None
+        take = asyncio.ensure_future(self.bucket.take())
+        waiters = [asyncio.ensure_future(self.stopping.wait())]
+        if work.abandon is not None:
+            waiters.append(asyncio.ensure_future(work.abandon.wait()))
+        try:
+            await asyncio.wait([take, *waiters], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            if not take.done():
+                take.cancel()
+            await asyncio.gather(take, *waiters, return_exceptions=True)
+        if take.cancelled() or take.exception() is not None:
+            return False
+        self.metrics.rate_limited_seconds.labels(self.settings.name).inc(take.result())
+        return True
 
     async def _deliver(self, work: Work) -> Outcome:
         if work.error is not None:
@@ -183,31 +294,71 @@ class Pipeline:
         except (TypedEventError, PayloadError) as exc:
             await self._dead_letter(work, exc, attempts=1, permanent=True)
             return Outcome.DEAD_LETTERED
+        if self.spec.transform is not None:
+            try:
+                transformed = await self._transformed(base)
+            except (TransformFailed, TypedEventError) as exc:
+                await self._dead_letter(work, exc, attempts=1, permanent=True)
+                return Outcome.DEAD_LETTERED
+            if transformed is None:
+                return Outcome.DROPPED
+            base = transformed
+        return await self._attempts(work, base)
+
+    async def _attempts(self, work: Work, base: Event) -> Outcome:
+        """Call the action until it succeeds, up to ``max_attempts`` failures. A failure the
+        circuit breaker takes on itself (it opened, or a probe failed) uses up no attempt: the
+        event waits for the receiver instead of heading for the DLQ."""
+        name, attempts, breaker = self.settings.name, self.settings.max_attempts, self.breaker
         last: Exception | None = None
-        attempts = self.settings.max_attempts
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        while True:
+            if self.bucket is not None and not await self._rate_limited(work):
+                return Outcome.INTERRUPTED
+            ticket = None
+            if breaker is not None and (ticket := await self._breaker_turn(work)) is None:
+                return Outcome.INTERRUPTED
+            attempt += 1
             event = replace(base, attempt=attempt)
             token = current_event.set(event)
+            settled = False
             try:
                 async with self.slots:
-                    await self.action(event)
+                    await self._call(event)
+                settled = True
+                if ticket is not None:
+                    breaker.succeeded(ticket)  # type: ignore[union-attr]
                 return Outcome.HANDLED
             except PermanentError as exc:
+                settled = True
+                if ticket is not None:  # the receiver answered, so it is up
+                    breaker.succeeded(ticket)  # type: ignore[union-attr]
                 await self._dead_letter(work, exc, attempts=attempt, permanent=True)
                 return Outcome.DEAD_LETTERED
             except Exception as exc:  # any other failure is worth another try
+                settled = True
                 last = exc
             finally:
                 current_event.reset(token)
-            if attempt == attempts:
+                if not settled and ticket is not None:  # cancelled mid-call
+                    breaker.released(ticket)  # type: ignore[union-attr]
+            retry_after = getattr(last, "retry_after", None)
+            retry_after = float(retry_after) if isinstance(retry_after, int | float) else None
+            timed_out = isinstance(last, HandlerTimeout)
+            self.metrics.failed_attempts.labels(name, "timeout" if timed_out else "error").inc()
+            if ticket is not None and breaker.failed(ticket, retry_after):  # type: ignore[union-attr]
+                attempt -= 1
+                continue
+            if attempt >= attempts:
                 break
             delay = backoff_seconds(
                 attempt, self.settings.backoff_initial_ms, self.settings.backoff_max_ms, self.rng
             )
+            delay = max(delay, retry_after or 0.0)
             log.warning(
                 "handler failed; retrying",
                 extra={
-                    "consumer": self.settings.name,
+                    "consumer": name,
                     "event_id": base.id,
                     "attempt": attempt,
                     "of": attempts,

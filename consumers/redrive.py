@@ -108,7 +108,7 @@ class RedriveReport:
             f"dlq redrive {name}: {self.handled} handled, {self.dead_lettered} failed again (back in the DLQ)"
         )
         if self.not_wanted:
-            text += f", {self.not_wanted} skipped (the consumer's events no longer match them)"
+            text += f", {self.not_wanted} skipped (the consumer's events, filter or transform no longer take them)"
         if self.unreadable:
             text += f", {self.unreadable} skipped (not hookstream dead letters)"
         if self.interrupted:
@@ -153,6 +153,8 @@ async def redrive(
                 return
             if outcome is Outcome.HANDLED:
                 report.handled += 1
+            elif outcome is Outcome.DROPPED:
+                report.not_wanted += 1
             else:
                 report.dead_lettered += 1
             progress_of[tp].done(dlq_offset)

@@ -14,17 +14,22 @@ is imported, which registers the consumer. A name is declared once, in one place
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from hookstream.config import Config, ConsumerConfig
+from hookstream.config import BreakerConfig, Config, ConsumerConfig, parse_breaker
 from hookstream.errors import ConfigError
 
-from .actions import Action, ActionSetup, FunctionAction, build_action
+from .actions import Action, ActionSetup, FunctionAction, build_action, import_function
 from .errors import ConsumerError, UnknownConsumer
 from .events import Event
+from .filters import FilterError, PayloadFilter
 from .patterns import EventFilter, PatternError, check_consumer_name
+from .ratelimit import parse_rate
+
+Transform = Callable[[Event], Any]
+"""Event in; an Event (the same, or ``event.with_payload(...)``) or None (drop it) out."""
 
 H = TypeVar("H", bound=Callable[[Event], Any])
 
@@ -38,6 +43,8 @@ class ConsumerSpec:
     make_action: Callable[[], Action]
     origin: str
     """Where it was declared, for messages: ``config examples/dev.toml`` or ``module myapp.handlers``."""
+    payload_filter: PayloadFilter | None = None
+    transform: Transform | None = None
 
     @property
     def name(self) -> str:
@@ -49,6 +56,8 @@ class DeclaredConsumer:
     settings: ConsumerConfig
     handler: Callable[[Event], Any]
     module: str
+    payload_filter: PayloadFilter | None = None
+    transform: Transform | None = None
 
 
 class Consumers:
@@ -69,17 +78,50 @@ class Consumers:
         backoff_max_ms: int = 30_000,
         concurrency: int = 8,
         drain_timeout_seconds: float = 30.0,
+        filter: Mapping[str, Any] | None = None,  # noqa: A002 - the config key's name
+        rate_limit: str = "",
+        breaker: bool | Mapping[str, Any] | BreakerConfig | None = None,
+        transform: str | Transform | None = None,
+        handler_timeout_seconds: float = 0.0,
     ) -> Callable[[H], H]:
         """Declare ``name``, handled by the decorated function (async, or sync: run in a thread).
 
         The function receives an Event; with ``typed`` (the default) its ``typed`` attribute is the
         schema-checked typed view, and an event that does not fit its schema goes to the DLQ.
+        ``filter``, ``rate_limit``, ``breaker``, ``transform`` and ``handler_timeout_seconds``
+        are the config's keys of the same names (consumers/README.md).
         """
+        where = f"@consumer({name!r})"
         try:
             check_consumer_name(name)
             filter_ = EventFilter.of(events)
         except ValueError as exc:
-            raise ConsumerError(f"@consumer({name!r}): {exc}") from None
+            raise ConsumerError(f"{where}: {exc}") from None
+        try:
+            payload_filter = PayloadFilter.parse(dict(filter)) if filter is not None else None
+        except FilterError as exc:
+            raise ConsumerError(f"{where}: filter.{exc}" if exc.at else f"{where}: filter: {exc}") from None
+        if rate_limit:
+            try:
+                parse_rate(rate_limit)
+            except ValueError as exc:
+                raise ConsumerError(f"{where}: rate_limit: {exc}") from None
+        try:
+            breaker_settings = parse_breaker(f"{where}: breaker", breaker)
+        except ConfigError as exc:
+            raise ConsumerError(str(exc)) from None
+        transform_fn: Transform | None
+        if isinstance(transform, str) and transform:
+            try:
+                transform_fn = import_function(transform, f"{where}: transform")
+            except ConfigError as exc:
+                raise ConsumerError(str(exc)) from None
+            transform_label = transform
+        else:
+            transform_fn = transform or None
+            transform_label = _label(transform_fn) if transform_fn is not None else ""
+        if handler_timeout_seconds < 0:
+            raise ConsumerError(f"{where}: handler_timeout_seconds must be 0 (no limit) or more")
         if start not in ("earliest", "latest"):
             raise ConsumerError(f'@consumer({name!r}): start must be "earliest" or "latest", got {start!r}')
         for label, value in (("max_attempts", max_attempts), ("concurrency", concurrency)):
@@ -96,6 +138,11 @@ class Consumers:
             concurrency=concurrency,
             typed=typed,
             drain_timeout_seconds=drain_timeout_seconds,
+            filter=payload_filter.spec if payload_filter else None,  # type: ignore[arg-type]
+            rate_limit=rate_limit,
+            breaker=breaker_settings,
+            transform=transform_label,
+            handler_timeout_seconds=float(handler_timeout_seconds),
         )
 
         def register(handler: H) -> H:
@@ -106,7 +153,7 @@ class Consumers:
                     f"consumer {name!r} is declared twice: in {existing.module} and in {module}"
                 )
             self._declared[name] = DeclaredConsumer(
-                replace(settings, action=_label(handler)), handler, module
+                replace(settings, action=_label(handler)), handler, module, payload_filter, transform_fn
             )
             return handler
 
@@ -174,7 +221,18 @@ def resolve_consumers(
                 filter_ = EventFilter.of(in_config.events)
             except PatternError as exc:
                 raise ConfigError(f"{label}: consumers.{name}.events: {exc}") from None
-            specs.append(ConsumerSpec(in_config, filter_, make, f"config {label}"))
+            specs.append(
+                ConsumerSpec(
+                    in_config,
+                    filter_,
+                    make,
+                    f"config {label}",
+                    _payload_filter(in_config, setup.where),
+                    import_function(in_config.transform, f"{setup.where}.transform")
+                    if in_config.transform
+                    else None,
+                )
+            )
         elif in_python is not None:
             fn = in_python.handler
 
@@ -187,11 +245,22 @@ def resolve_consumers(
                     EventFilter.of(in_python.settings.events),
                     make_fn,
                     f"module {in_python.module}",
+                    in_python.payload_filter,
+                    in_python.transform,
                 )
             )
         else:
             raise UnknownConsumer(_unknown(name, label, config, declared, modules))
     return specs
+
+
+def _payload_filter(settings: ConsumerConfig, where: str) -> PayloadFilter | None:
+    if settings.filter is None:
+        return None
+    try:
+        return PayloadFilter.parse(settings.filter)
+    except FilterError as exc:  # checked at load already, unless the config was built without rules
+        raise ConfigError(f"{where}.filter.{exc}" if exc.at else f"{where}.filter: {exc}") from None
 
 
 def _unknown(name: str, label: str, config: Config, declared: Consumers, modules: Sequence[str]) -> str:

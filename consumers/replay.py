@@ -51,7 +51,7 @@ class ReplayReport:
             f"(read {ranges})"
         )
         if self.not_wanted:
-            text += f"; {self.not_wanted} record(s) skipped: not matched by the consumer's events"
+            text += f"; {self.not_wanted} record(s) skipped: not taken by the consumer's events, filter or transform"
         if self.interrupted:
             text += f"; {self.interrupted} interrupted by the stop"
         return text
@@ -128,6 +128,8 @@ async def replay(
                 report.handled += 1
             elif outcome is Outcome.DEAD_LETTERED:
                 report.dead_lettered += 1
+            elif outcome is Outcome.DROPPED:
+                report.not_wanted += 1
             else:
                 report.interrupted += 1
 

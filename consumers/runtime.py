@@ -7,6 +7,9 @@
   record key); different keys run concurrently, at most ``concurrency`` handlers at a time.
 - An offset is committed only when every event before it in its partition succeeded or went to
   the DLQ (OffsetTracker); so a crash redelivers, never skips.
+- A rate limit or an open circuit breaker holds handlers back; their keys' next events queue up
+  behind them and fetching pauses (the backpressure above): nothing is dropped, the lag grows,
+  and the lag metric and a progress line every few seconds say so.
 - Stop (SIGTERM/SIGINT via ``stopping``) and rebalances let running handlers finish (up to
   ``drain_timeout_seconds``), drop what had not started, commit, then let go.
 """
@@ -27,8 +30,10 @@ from hookstream.config import KafkaConfig
 from hookstream.kafka.message_size import fetch_sizes
 from hookstream.kafka.offsets import OffsetTracker
 
+from .breaker import BreakerState
 from .groups import group_id, pin_new_group_start, wait_for_topic
 from .keyed import KeyedScheduler
+from .metrics import ConsumerMetrics
 from .pipeline import DeadLetterWriter, Outcome, Pipeline, Work
 from .registry import ConsumerSpec
 
@@ -64,6 +69,7 @@ class ConsumerRuntime:
         stopping: asyncio.Event,
         progress: Progress = log_progress,
         poll_timeout_ms: int = 100,
+        metrics: ConsumerMetrics | None = None,
     ) -> None:
         self.kafka = kafka
         self.spec = spec
@@ -71,6 +77,9 @@ class ConsumerRuntime:
         self.stopping = stopping
         self.progress = progress
         self.poll_timeout_ms = poll_timeout_ms
+        self.metrics = metrics or ConsumerMetrics()
+        self.lag = 0
+        """Records of the assigned partitions not yet done, as of the last fetch."""
         self.topic = kafka.events_topic
         self.group = group_id(spec.name)
         self.who = f"consumer {spec.name}"
@@ -101,7 +110,7 @@ class ConsumerRuntime:
                     f"{self.who}: new group {self.group}: starting at the {self.settings.start} offsets "
                     f"of partition(s) {', '.join(map(str, fresh))}"
                 )
-            self._pipeline = Pipeline(self.spec, action, dead_letters, self.stopping)
+            self._pipeline = Pipeline(self.spec, action, dead_letters, self.stopping, metrics=self.metrics)
             self._scheduler = KeyedScheduler(self._process, name=self.spec.name)
             self._consumer = AIOKafkaConsumer(
                 bootstrap_servers=self.kafka.bootstrap_servers,
@@ -162,17 +171,34 @@ class ConsumerRuntime:
                     work.tag = partition
                     scheduler.submit((tp.partition, record.key), work)
             await self._commit()
+            self._measure_lag()
+
+    def _measure_lag(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        lag = 0
+        for tp, partition in self._partitions.items():
+            end, done_until = consumer.highwater(tp), partition.offsets.done_until
+            if end is not None and done_until is not None:
+                lag += max(0, end - done_until)
+        self.lag = lag
+        self.metrics.lag.labels(self.spec.name).set(lag)
 
     async def _report_waiting(self) -> None:
         """While the group is (re)forming, say so every few seconds: a join or rebalance can take
-        a session timeout when a member died without leaving."""
+        a session timeout when a member died without leaving. Once it is formed, say how far
+        behind a rate limit or an open breaker holds the consumer."""
         waiting_since: float | None = None
+        lag_told = time.monotonic()
         while True:
             await asyncio.sleep(PROGRESS_EVERY_SECONDS / 5)
+            now = time.monotonic()
             if self.assigned.is_set():
                 waiting_since = None
+                if now - lag_told >= PROGRESS_EVERY_SECONDS:
+                    lag_told = now
+                    self._report_held_back()
                 continue
-            now = time.monotonic()
             if waiting_since is None:
                 waiting_since = now
                 told = now
@@ -183,6 +209,20 @@ class ConsumerRuntime:
                     f"({now - waiting_since:.0f} s; a member that died without leaving is waited for "
                     "until its session times out)"
                 )
+
+    def _report_held_back(self) -> None:
+        """Say how far behind the consumer is while its rate limit or breaker holds it back."""
+        pipeline = self._pipeline
+        if pipeline is None or not self.lag:
+            return
+        reasons = []
+        breaker = pipeline.breaker
+        if breaker is not None and breaker.state is not BreakerState.CLOSED:
+            reasons.append(f"circuit breaker {breaker.state.value}")
+        if pipeline.bucket is not None and self._paused:
+            reasons.append(f"rate limit {self.settings.rate_limit}")
+        if reasons:
+            self.progress(f"{self.who}: {' and '.join(reasons)}: {self.lag} event(s) waiting (lag)")
 
     async def _process(self, work: Work) -> None:
         assert self._pipeline is not None
@@ -319,10 +359,14 @@ async def run_consumers(
     *,
     stopping: asyncio.Event | None = None,
     progress: Progress = log_progress,
+    metrics: ConsumerMetrics | None = None,
 ) -> None:
     """Run ``specs`` until ``stopping`` is set; if one fails, stop the others and raise its error."""
     stopping = stopping or asyncio.Event()
-    runtimes = [ConsumerRuntime(kafka, spec, stopping=stopping, progress=progress) for spec in specs]
+    metrics = metrics or ConsumerMetrics()
+    runtimes = [
+        ConsumerRuntime(kafka, spec, stopping=stopping, progress=progress, metrics=metrics) for spec in specs
+    ]
     tasks = [asyncio.create_task(r.run(), name=f"consumer:{r.spec.name}") for r in runtimes]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)

@@ -11,6 +11,7 @@ every stage imports, imports no stage itself.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -114,6 +115,23 @@ class StreamsConfig:
 
 
 @dataclass(frozen=True)
+class BreakerConfig:
+    """A consumer's circuit breaker (``[consumers.NAME.breaker]``); see consumers/breaker.py."""
+
+    failures: int = 5
+    """Failures in a row that open it."""
+    failure_rate: float = 0.0
+    """Share of failed calls in ``window_seconds`` that opens it (0: only ``failures`` counts)."""
+    window_seconds: float = 60.0
+    min_calls: int = 10
+    """Calls the window must hold before ``failure_rate`` is looked at."""
+    open_seconds: float = 30.0
+    """How long it stays open before probing (at least what a receiver's Retry-After asks)."""
+    probes: int = 1
+    """Calls let through while half-open; all must succeed to close it."""
+
+
+@dataclass(frozen=True)
 class ConsumerConfig:
     name: str
     events: tuple[str, ...] = ("*",)
@@ -128,6 +146,16 @@ class ConsumerConfig:
     """Decode each event's typed view (schemas/typed/) first; a payload that does not fit goes to the DLQ."""
     drain_timeout_seconds: float = 30.0
     """How long a stop or a rebalance waits for running handlers before cancelling them (they are redelivered)."""
+    filter: dict[str, Any] | None = None
+    """A payload filter (consumers/filters.py): events it does not match are committed past, counted."""
+    rate_limit: str = ""
+    """At most this many handler calls, e.g. "50/s" or "1000/min" (empty: no limit)."""
+    breaker: BreakerConfig | None = None
+    """A circuit breaker around the action (None: none)."""
+    transform: str = ""
+    """ "module:function" run on each event before the action: an Event back, or None to drop it."""
+    handler_timeout_seconds: float = 0.0
+    """A handler call that runs longer fails that attempt (0: no limit)."""
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -168,6 +196,10 @@ class StageRules:
     """Raises ValueError for a name a consumer cannot have."""
     check_event_pattern: Callable[[str], object]
     """Raises ValueError for a pattern that cannot match the way its author meant."""
+    check_filter: Callable[[Any], object] | None = None
+    """Raises ValueError for a payload filter that cannot be read (its message names the key)."""
+    check_rate_limit: Callable[[str], object] | None = None
+    """Raises ValueError for a rate limit that is not "N/s", "N/min" or "N/h"."""
 
 
 SOURCE_KEYS = {f for f in SourceConfig.__dataclass_fields__} - {"name", "options"}
@@ -493,12 +525,85 @@ def _parse_consumer(name: str, r: _Reader, rules: StageRules | None) -> Consumer
         concurrency=r.positive_int("concurrency", d.concurrency),
         typed=r.get("typed", bool, d.typed),
         drain_timeout_seconds=_positive_seconds(r, "drain_timeout_seconds", d.drain_timeout_seconds),
+        filter=_consumer_filter(r, rules),
+        rate_limit=_rate_limit(r, rules),
+        breaker=parse_breaker(f"{r.where}.breaker", r.table.get("breaker")),
+        transform=_transform(r),
+        handler_timeout_seconds=_positive_seconds(r, "handler_timeout_seconds", 0.0, allow_zero=True),
         options=options,
     )
 
 
-def _positive_seconds(r: _Reader, key: str, default: float) -> float:
+def _consumer_filter(r: _Reader, rules: StageRules | None) -> dict[str, Any] | None:
+    """A table, or the same as a JSON string (for filters kept as JSON elsewhere)."""
+    if "filter" not in r.table:
+        return None
+    spec = r.table["filter"]
+    if isinstance(spec, str):
+        try:
+            spec = json.loads(spec)
+        except ValueError as exc:
+            raise r.fail("filter", f"not valid JSON: {exc}") from None
+    if not isinstance(spec, dict):
+        raise r.fail("filter", f"expected a table (or a JSON object), got {type(spec).__name__} {spec!r}")
+    if rules is not None and rules.check_filter is not None:
+        try:
+            rules.check_filter(spec)
+        except ValueError as exc:
+            at = getattr(exc, "at", "")
+            message = getattr(exc, "message", str(exc))
+            raise r.fail(f"filter.{at}" if at else "filter", message) from None
+    return spec
+
+
+def _rate_limit(r: _Reader, rules: StageRules | None) -> str:
+    value = r.get("rate_limit", str, "")
+    if value and rules is not None and rules.check_rate_limit is not None:
+        try:
+            rules.check_rate_limit(value)
+        except ValueError as exc:
+            raise r.fail("rate_limit", str(exc)) from None
+    return value
+
+
+def parse_breaker(where: str, value: Any) -> BreakerConfig | None:
+    """``true`` for the defaults, or a table of the settings to change; ``where`` prefixes errors."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return BreakerConfig()
+    if isinstance(value, BreakerConfig):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{where}: expected true, false or a table, e.g. breaker = {{ failures = 5, open_seconds = 30 }}"
+        )
+    b = _Reader(where, dict(value))
+    b.reject_unknown(set(BreakerConfig.__dataclass_fields__))
+    d = BreakerConfig()
+    rate = b.get("failure_rate", float, d.failure_rate)
+    if not 0 <= rate <= 1:
+        raise b.fail("failure_rate", f"must be between 0 and 1 (a share of calls), got {rate}")
+    return BreakerConfig(
+        failures=b.positive_int("failures", d.failures),
+        failure_rate=rate,
+        window_seconds=_positive_seconds(b, "window_seconds", d.window_seconds),
+        min_calls=b.positive_int("min_calls", d.min_calls),
+        open_seconds=_positive_seconds(b, "open_seconds", d.open_seconds),
+        probes=b.positive_int("probes", d.probes),
+    )
+
+
+def _transform(r: _Reader) -> str:
+    value = r.get("transform", str, "")
+    module, _, function = value.partition(":")
+    if value and not (module and function):
+        raise r.fail("transform", f'{value!r} is not "module:function"')
+    return value
+
+
+def _positive_seconds(r: _Reader, key: str, default: float, *, allow_zero: bool = False) -> float:
     value = r.get(key, float, default)
-    if value <= 0:
-        raise r.fail(key, "must be greater than 0")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise r.fail(key, "must be 0 (no limit) or more" if allow_zero else "must be greater than 0")
     return value

@@ -112,6 +112,27 @@ async def produce_events(bootstrap: str, topic: str, events: Iterable[RawEvent])
     return [(r.partition, r.offset) for r in results]
 
 
+@contextlib.asynccontextmanager
+async def serving_endpoint(endpoint: Callable[..., Any], port: int | None = None) -> AsyncIterator[str]:
+    """A receiver for the http action: ``endpoint`` served at POST /hooks with uvicorn, on
+    ``port`` (a free one by default; the same one again brings a stopped receiver back)."""
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    port = port or free_port()
+    app = Starlette(routes=[Route("/hooks", endpoint, methods=["POST"])])
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    task = asyncio.create_task(server.serve())
+    await wait_until(lambda: server.started, 30, "the receiver to start")
+    try:
+        yield f"http://127.0.0.1:{port}/hooks"
+    finally:
+        server.should_exit = True
+        await task
+
+
 def ids_in_jsonl(path: Any) -> list[str]:
     """Event ids of a jsonl action's file, in file order (repeats kept)."""
     file = Path(path)

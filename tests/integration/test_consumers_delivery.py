@@ -11,17 +11,13 @@ import random
 import sys
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from aiokafka.admin import AIOKafkaAdminClient
 from standardwebhooks.webhooks import Webhook
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route
 
 from hookstream.config import parse_config
 from hookstream.consumers import Consumers
@@ -31,10 +27,16 @@ from hookstream.consumers.redrive import list_dead_letters, redrive
 from hookstream.consumers.registry import resolve_consumers
 from hookstream.sample_events import make_raw_event
 from hookstream.schemas.envelope import encode_raw_event
-from tests.integration.support import create_topic, produce_events, running_consumers, wait_until
+from tests.integration.support import (
+    create_topic,
+    produce_events,
+    running_consumers,
+    serving_endpoint,
+    wait_until,
+)
 from tests.payloads import stripe_payment_intent
 
-from .support import free_port, read_topic
+from .support import read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -97,20 +99,8 @@ class Receiver:
         return PlainTextResponse("ok" if status == 200 else "no", status_code=status)
 
 
-@contextlib.asynccontextmanager
-async def serving(receiver: Receiver) -> AsyncIterator[str]:
-    port = free_port()
-    app = Starlette(routes=[Route("/hooks", receiver.endpoint, methods=["POST"])])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    task = asyncio.create_task(server.serve())
-    await wait_until(lambda: server.started, 30, "the receiver to start")
-    try:
-        yield f"http://127.0.0.1:{port}/hooks"
-    finally:
-        server.should_exit = True
-        await task
+def serving(receiver: Receiver) -> contextlib.AbstractAsyncContextManager[str]:
+    return serving_endpoint(receiver.endpoint)
 
 
 async def test_failing_events_go_to_the_dlq_after_max_attempts_and_redrive_delivers_them(

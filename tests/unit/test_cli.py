@@ -161,6 +161,22 @@ BAD_CONFIGS = {
     ),
     "bad pattern": ('[consumers.audit]\nevents = ["stripe"]\n', "consumers.audit.events[0]: 'stripe' is not"),
     "bad consumer name": ('[consumers."a b"]\n', "consumers.a b: consumer name 'a b' may only use"),
+    "bad filter operator": (
+        '[consumers.audit]\nfilter = { body.data.object.amount = { "$gte" = "x", "$more" = 1 } }\n',
+        "consumers.audit.filter.body.data.object.amount: unknown operator '$more' (operators: $eq, ",
+    ),
+    "bad filter operand": (
+        '[consumers.audit]\nfilter = \'{"body.type": {"$in": "x"}}\'\n',
+        "consumers.audit.filter.body.type: $in: expected a list of values, got 'x'",
+    ),
+    "bad rate limit": (
+        '[consumers.audit]\nrate_limit = "50/day"\n',
+        "consumers.audit.rate_limit: '50/day' is not a rate limit",
+    ),
+    "bad breaker": (
+        "[consumers.audit]\nbreaker = { failurs = 3 }\n",
+        "consumers.audit.breaker.failurs: unknown key",
+    ),
 }
 
 

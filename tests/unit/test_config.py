@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from hookstream.config import load_config
+from hookstream.config import CONSUMER_KEYS, BreakerConfig, load_config
 from hookstream.errors import ConfigError
 from hookstream.stage_rules import stage_rules
 
@@ -128,3 +131,17 @@ def test_example_config_loads():
     config = load_config(Path(__file__).resolve().parents[2] / "examples" / "dev.toml", rules=stage_rules())
     assert set(config.sources) >= {"stripe", "github"}
     assert "audit" in config.consumers
+
+
+def test_the_readme_consumer_example_shows_every_option_and_loads():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Consumers", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```toml\n(.*?)```", section, re.DOTALL).group(1)
+    shown = set(re.findall(r"^([a-z_]+) =", block, re.MULTILINE)) | set(
+        re.findall(r"\[consumers\.\w+\.(\w+)\]", block)
+    )
+    assert CONSUMER_KEYS <= shown, CONSUMER_KEYS - shown
+    config = load_config(text=block, rules=stage_rules())
+    billing = config.consumers["billing"]
+    assert billing.rate_limit == "50/s" and billing.breaker == BreakerConfig(failures=5, open_seconds=30)
+    assert billing.filter["body.data.object.amount"] == {"$gte": 1000}

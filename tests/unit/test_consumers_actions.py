@@ -242,3 +242,14 @@ async def test_a_module_function_action_calls_sync_and_async_functions():
     await FunctionAction(lambda e: seen.append(("sync", e.id)), "y")(event(2))
     assert seen == [("async", "evt_1"), ("sync", "evt_2")]
     assert replace(event(1), attempt=2).attempt == 2
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date():
+    from hookstream.consumers.actions import retry_after_seconds
+
+    assert retry_after_seconds("7") == 7
+    assert retry_after_seconds("Thu, 01 Jan 2026 00:00:30 GMT", now=1767225600) == 30
+    assert retry_after_seconds("Thu, 01 Jan 2026 00:00:00 GMT", now=1767225660) == 0  # in the past
+    assert retry_after_seconds("999999") == 3600  # an hour at most
+    for unreadable in (None, "", "soon", "-5", "Thu, 01 Jan 2026 00:00:00"):
+        assert retry_after_seconds(unreadable) is None

@@ -91,3 +91,30 @@ def test_the_decorator_checks_its_arguments(kwargs, message):
         Consumers().consumer("x", **kwargs)
     with pytest.raises(ConsumerError, match="may only use letters"):
         Consumers().consumer("x y")
+
+
+def test_consumer_protections_are_checked_when_declared():
+    consumers = Consumers()
+    with pytest.raises(ConsumerError, match=r"@consumer\('x'\): filter.body.type: unknown operator '\$like'"):
+        consumers.consumer("x", filter={"body": {"type": {"$like": "a"}}})
+    with pytest.raises(ConsumerError, match=r"@consumer\('x'\): rate_limit: '9' is not a rate limit"):
+        consumers.consumer("x", rate_limit="9")
+    with pytest.raises(ConsumerError, match=r"@consumer\('x'\): breaker.failures: must be at least 1"):
+        consumers.consumer("x", breaker={"failures": 0})
+    with pytest.raises(ConsumerError, match=r"@consumer\('x'\): transform: cannot import nowhere_at_all"):
+        consumers.consumer("x", transform="nowhere_at_all:f")
+
+
+def test_consumer_protections_reach_the_spec():
+    consumers = Consumers()
+
+    def shrink(event):
+        return None
+
+    @consumers.consumer("x", filter={"source": "stripe"}, rate_limit="10/s", breaker=True, transform=shrink)
+    async def handle(event):
+        pass
+
+    [spec] = resolve_consumers(parse_config({}), ["x"], consumers=consumers)
+    assert spec.transform is shrink and spec.payload_filter.matches({"source": "stripe"})
+    assert spec.settings.rate_limit == "10/s" and spec.settings.breaker.failures == 5

@@ -84,6 +84,13 @@ class OffsetTracker(Generic[T]):
     def __len__(self) -> int:
         return len(self._queue)
 
+    @property
+    def done_until(self) -> int | None:
+        """The first offset not yet done (the next to read when all are): where lag counts from."""
+        if self._queue:
+            return self._queue[0][0]
+        return None if self.last_offset is None else self.last_offset + 1
+
     def to_commit(self) -> int | None:
         """The offset to commit now (the next one to read), or None if nothing new is done."""
         if self._next_commit is None or self._next_commit == self._committed:
