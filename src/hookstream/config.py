@@ -132,6 +132,21 @@ class ConsumerConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: Secret | None = None
+    """Required when the console binds to anything but loopback; then every request needs it."""
+    actions: bool = False
+    """Replay and redrive buttons; they need a token, so only an authenticated user can act."""
+    metrics_urls: tuple[str, ...] = ()
+    """Ingest's /metrics URLs, for the refusals chart."""
+    scan_limit: int = 20_000
+    """Most records one page of Events reads (it says "scanned N of M records")."""
+    page_size: int = 50
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     kafka: KafkaConfig
@@ -139,6 +154,7 @@ class Config:
     sources: dict[str, SourceConfig]
     streams: StreamsConfig
     consumers: dict[str, ConsumerConfig]
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     providers: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """Each source's provider object (its secrets parsed into keys), built here, once, by the
     rules' provider class, for whatever serves or signs that source; empty without rules."""
@@ -303,10 +319,11 @@ def parse_config(
     rules: StageRules | None = None,
 ) -> Config:
     top = _Reader(label, data)
-    top.reject_unknown({"kafka", "ingest", "sources", "streams", "consumers"})
+    top.reject_unknown({"kafka", "ingest", "sources", "streams", "consumers", "console"})
     kafka = _parse_kafka(_Reader(f"{label}: kafka", top.get("kafka", dict, {})))
     ingest = _parse_ingest(_Reader(f"{label}: ingest", top.get("ingest", dict, {})))
     streams = _parse_streams(_Reader(f"{label}: streams", top.get("streams", dict, {})))
+    console = _parse_console(_Reader(f"{label}: console", top.get("console", dict, {})), base_dir)
     sources: dict[str, SourceConfig] = {}
     providers: dict[str, Any] = {}
     for name, table in top.get("sources", dict, {}).items():
@@ -337,6 +354,7 @@ def parse_config(
         sources=sources,
         streams=streams,
         consumers=consumers,
+        console=console,
         providers=providers,
     )
 
@@ -406,6 +424,32 @@ def _parse_streams(r: _Reader) -> StreamsConfig:
         ingest_idle_ms=r.positive_int("ingest_idle_ms", d.ingest_idle_ms, minimum=10),
         session_timeout_ms=session_timeout_ms,
         max_hold_ms=max_hold_ms,
+    )
+
+
+def _parse_console(r: _Reader, base_dir: Path | None) -> ConsoleConfig:
+    r.reject_unknown(set(ConsoleConfig.__dataclass_fields__))
+    d = ConsoleConfig()
+    spec = r.get("token", str, None)
+    token = resolve_secret(spec, f"{r.where}.token", base_dir) if spec is not None else None
+    actions = r.get("actions", bool, d.actions)
+    if actions and token is None:
+        raise r.fail("actions", "true needs console.token, so that only an authenticated user can act")
+    urls = r.strings("metrics_urls", ())
+    for i, url in enumerate(urls):
+        if not url.startswith(("http://", "https://")):
+            raise r.fail(
+                f"metrics_urls[{i}]",
+                f"expected an http(s) URL such as http://127.0.0.1:8000/metrics, got {url!r}",
+            )
+    return ConsoleConfig(
+        host=r.get("host", str, d.host),
+        port=r.positive_int("port", d.port),
+        token=token,
+        actions=actions,
+        metrics_urls=urls,
+        scan_limit=r.positive_int("scan_limit", d.scan_limit, minimum=100),
+        page_size=r.positive_int("page_size", d.page_size),
     )
 
 
