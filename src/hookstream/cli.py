@@ -22,7 +22,7 @@ from hookstream.errors import HookstreamError
 F = TypeVar("F", bound=Callable[..., Any])
 
 # The parts `hookstream dev` runs by default.
-DEV_PARTS = ["ingest", "streams", "consumers"]
+DEV_PARTS = ["ingest", "streams", "consumers", "console"]
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -104,7 +104,7 @@ def ingest(config_path: str | None, host: str | None, port: int | None) -> None:
     help="Run only these parts (repeat); default all.",
 )
 def dev(config_path: str | None, parts: tuple[str, ...]) -> None:
-    """Everything at once for a local try-out: broker, ingest, streams, consumers. Ctrl-C stops all."""
+    """Everything at once for a local try-out: broker, ingest, streams, consumers, console. Ctrl-C stops all."""
     from hookstream.config import load_config
     from hookstream.dev import run_dev
     from hookstream.stage_rules import stage_rules
@@ -476,11 +476,12 @@ def bench_pipeline(out: Path, **options: Any) -> None:
 
 
 def _register_stage_commands() -> None:
-    """The streams and consumers stages bring their own commands; the CLI only lists them."""
+    """The streams and consumers stages and the console bring their own commands; the CLI only lists them."""
+    from hookstream.console.commands import console
     from hookstream.consumers.commands import COMMANDS as consumer_commands
     from hookstream.streams.worker import streams
 
-    for command in (streams, *consumer_commands):
+    for command in (streams, *consumer_commands, console):
         main.add_command(command)
 
 
