@@ -30,7 +30,7 @@ from hookstream.errors import HookstreamError
 from hookstream.kafka.browse import TopicBrowser
 from hookstream.schemas.envelope import decode_raw_event
 
-from . import actions, auth, overview, tail
+from . import actions, auth, overview, refused, tail
 from .consumers import consumer_state, event_status
 from .events import BadQuery, EventFilter, format_cursor, newest_events, parse_cursor
 from .present import event_detail, event_summary
@@ -331,6 +331,7 @@ def create_app(config: Config) -> Starlette:
         Route("/consumers", consumers_page),
         Route("/consumers/{name}", consumer_page),
         *actions.routes(),
+        *refused.routes(),
         *tail.routes(),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -6,28 +6,13 @@ escaped by the templates."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from hookstream.schemas.envelope import RawEvent
-
-SECRET_HEADER = re.compile(r"signature|authorization|cookie|token|secret|password|hmac|api-?key|-sig\b", re.I)
-"""Header names whose values prove who sent a request, or let someone impersonate them."""
+from hookstream.schemas.refused import masked_headers
 
 HEX_LIMIT = 65_536
 """Bytes of a non-UTF-8 body shown as hex; the rest is summarised."""
-
-
-def mask(value: str) -> str:
-    return f"••••• ({len(value)} chars, masked)"
-
-
-def masked_headers(headers: dict[str, str]) -> list[tuple[str, str]]:
-    """Headers sorted by name, secret-bearing values masked."""
-    return [
-        (name, mask(value) if SECRET_HEADER.search(name) else value)
-        for name, value in sorted(headers.items())
-    ]
 
 
 def body_views(body: bytes) -> dict[str, Any]:
@@ -99,7 +84,7 @@ def event_detail(event: RawEvent, record: Any) -> dict[str, Any]:
         "verified": event.verified,
         "late": event.late,
         "schema_version": event.schema_version,
-        "headers": [{"name": n, "value": v} for n, v in masked_headers(event.headers)],
+        "headers": [{"name": n, "value": v} for n, v in masked_headers(event.headers.items())],
         "body": body_views(event.body),
         "typed": typed_of(event),
     }

@@ -36,6 +36,8 @@ class KafkaConfig:
     bootstrap_servers: str = DEFAULT_BOOTSTRAP
     raw_topic: str = "hookstream.raw"
     events_topic: str = "hookstream.events"
+    refused_topic: str = "hookstream.refused"
+    """Refused requests of the sources that record them (``record_refused``), for the console."""
     partitions: int = 8
     """Partitions of the raw topic; the dedupe table is co-partitioned, so never change it after go-live."""
     replication_factor: int = 1
@@ -81,6 +83,14 @@ class SourceConfig:
     event_type: str = ""
     ordering_key: str = ""
     """Overrides: a JSON pointer into the payload ("/data/id") or "header:Name"."""
+    record_refused: str = "off"
+    """off | on | sampled: record refused requests to ``kafka.refused_topic`` (best-effort)."""
+    refused_sample_rate: float = 0.1
+    """With ``sampled``: the share of refusals recorded."""
+    refused_per_minute: int = 60
+    """At most this many recorded per minute, so a flood cannot fill the topic."""
+    refused_body_bytes: int = 4096
+    """A recorded body is cut to this many bytes."""
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -372,6 +382,7 @@ def _parse_kafka(r: _Reader) -> KafkaConfig:
         bootstrap_servers=bootstrap,
         raw_topic=r.get("raw_topic", str, d.raw_topic),
         events_topic=r.get("events_topic", str, d.events_topic),
+        refused_topic=r.get("refused_topic", str, d.refused_topic),
         partitions=r.positive_int("partitions", d.partitions),
         replication_factor=r.positive_int("replication_factor", d.replication_factor),
         publish_timeout_seconds=timeout,
@@ -475,6 +486,9 @@ def _parse_source(
         value = r.get(key, str, "")
         if value and not (value.startswith("/") or value.startswith("header:")):
             raise r.fail(key, f'must be a JSON pointer ("/data/id") or "header:Name", got {value!r}')
+    sample_rate = r.get("refused_sample_rate", float, 0.1)
+    if not 0 < sample_rate <= 1:
+        raise r.fail("refused_sample_rate", f"must be more than 0 and at most 1, got {sample_rate}")
     source = SourceConfig(
         name=name,
         provider=provider_name,
@@ -488,6 +502,10 @@ def _parse_source(
         event_id=r.get("event_id", str, ""),
         event_type=r.get("event_type", str, ""),
         ordering_key=r.get("ordering_key", str, ""),
+        record_refused=r.choice("record_refused", ("off", "on", "sampled"), "off"),
+        refused_sample_rate=sample_rate,
+        refused_per_minute=r.positive_int("refused_per_minute", 60),
+        refused_body_bytes=r.positive_int("refused_body_bytes", 4096, minimum=0),
         options=options,
     )
     if cls is None:

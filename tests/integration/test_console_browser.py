@@ -142,7 +142,7 @@ async def test_events_search_detail_and_live_tail(kafka_bootstrap):
         await page.click("#pause")
         assert await page.locator("#paused-count").inner_text() == ""
 
-        for path in ("/", "/consumers", "/login"):
+        for path in ("/", "/consumers", "/refused", "/login"):
             await page.goto(f"{url}{path}")
             await page.wait_for_load_state("networkidle")
     assert problems == []

@@ -14,8 +14,9 @@ from hookstream.config import parse_config
 from hookstream.console.app import create_app
 from hookstream.console.auth import is_loopback
 from hookstream.console.overview import bar_chart
-from hookstream.console.present import body_views, masked_headers
+from hookstream.console.present import body_views
 from hookstream.errors import ConfigError
+from hookstream.schemas.refused import masked_headers
 
 
 def config(console: dict, **env):
@@ -97,7 +98,7 @@ def test_secret_bearing_headers_are_masked():
                 "x-api-key": "abc",
                 "x-gitlab-token": "abc",
                 "user-agent": "Stripe/1.0",
-            }
+            }.items()
         )
     )
     assert shown.pop("user-agent") == "Stripe/1.0"
@@ -117,3 +118,28 @@ def test_bar_charts_scale_to_the_largest_value():
     chart = bar_chart([0, 5, 10], ["a", "b", "c"], width=300, height=100)
     assert [b["h"] for b in chart["bars"]] == [0.0, 50.0, 100.0] and chart["max"] == 10
     assert bar_chart([], [])["bars"] == []
+
+
+def test_sampled_recording_keeps_about_its_share_and_off_keeps_none():
+    from hookstream.ingest.refused import RefusalRecorder
+    from hookstream.stage_rules import stage_rules
+
+    sources = {
+        "sampled": {
+            "provider": "github",
+            "secrets": ["s"],
+            "record_refused": "sampled",
+            "refused_sample_rate": 0.5,
+        },
+        "off": {"provider": "github", "secrets": ["s"]},
+    }
+    config = parse_config({"sources": sources}, rules=stage_rules())
+    recorder = RefusalRecorder(config)
+    sampled = config.sources["sampled"]
+    sampled = type(sampled)(**{**sampled.__dict__, "refused_per_minute": 10_000})
+    recorder.budgets["sampled"].per_minute = recorder.budgets["sampled"].tokens = 10_000
+    for _ in range(1000):
+        recorder.offer(sampled, 401, "signature_mismatch", "d", [], b"", "127.0.0.1")
+        recorder.offer(config.sources["off"], 401, "signature_mismatch", "d", [], b"", "127.0.0.1")
+    assert 380 < len(recorder.queue) < 620
+    assert {r.source for r, _ in recorder.queue} == {"sampled"}
