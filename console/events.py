@@ -26,12 +26,15 @@ MAX_WINDOW = 4096
 
 
 def events_of(
-    records: Iterable[ConsumerRecord], on_undecodable: Callable[[], None] = lambda: None
+    records: Iterable[ConsumerRecord],
+    on_undecodable: Callable[[], None] = lambda: None,
+    may_match: Callable[[bytes], bool] = lambda value: True,
 ) -> Iterator[tuple[ConsumerRecord, RawEvent]]:
     """The records that are events, decoded; ingest's progress markers are skipped, and a
-    record that does not decode is reported to ``on_undecodable``, never fatal to a page."""
+    record that does not decode is reported to ``on_undecodable``, never fatal to a page.
+    ``may_match`` rules records out by their encoded value before the (costlier) decoding."""
     for record in records:
-        if is_progress(record.headers):
+        if is_progress(record.headers) or not may_match(record.value):
             continue
         try:
             event = decode_raw_event(record.value, record.headers)
@@ -104,6 +107,16 @@ class EventFilter:
             "q": self.text,
         }
         return {k: v for k, v in pairs.items() if v}
+
+    def may_match(self, value: bytes) -> bool:
+        """False when the encoded record cannot match: the body and the headers are stored
+        verbatim in it, so an ASCII search text that is not there in any case is in neither."""
+        needle = self._ascii_needle
+        return needle is None or needle in value.lower()
+
+    @property
+    def _ascii_needle(self) -> bytes | None:
+        return self.text.lower().encode() if self.text and self.text.isascii() else None
 
     def matches(self, event: RawEvent) -> bool:
         if self.source and event.source != self.source:
@@ -179,10 +192,10 @@ async def newest_events(
             page.scanned += hi - lo
             upper[tp] = lo
             newest_first: list[Match] = []
-            for record, event in events_of(read[tp], page.count_undecodable):
-                if since_ms is not None and record.timestamp < since_ms:
-                    # A partition's timestamps grow with its offsets: nothing older matches.
-                    exhausted.add(tp)
+            if since_ms is not None and read[tp] and read[tp][0].timestamp < since_ms:
+                # A partition's timestamps grow with its offsets: nothing older matches.
+                exhausted.add(tp)
+            for record, event in events_of(read[tp], page.count_undecodable, wanted.may_match):
                 if wanted.matches(event):
                     newest_first.append(Match(tp.partition, record.offset, record.timestamp, event))
             found[tp].extend(reversed(newest_first))

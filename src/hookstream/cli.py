@@ -475,6 +475,25 @@ def bench_pipeline(out: Path, **options: Any) -> None:
     _write_bench(run_pipeline_bench(progress=progress, **options), out)
 
 
+@bench.command("console")
+@click.option("--events", "n", default=200_000, show_default=True, type=click.IntRange(1000, 10_000_000))
+@click.option("--partitions", default=8, show_default=True, type=click.IntRange(1, 256))
+@bench_bootstrap_option
+@bench_out_option("console")
+def bench_console(n: int, partitions: int, bootstrap: str | None, out: Path) -> None:
+    """How fast the console's first page of Events answers with many events in the raw topic."""
+    from hookstream.bench import _header, _start_broker
+    from hookstream.console.bench import measure_events_page
+
+    broker, bootstrap = _start_broker(bootstrap, progress)
+    try:
+        result = asyncio.run(measure_events_page(bootstrap, n, partitions=partitions, progress=progress))
+    finally:
+        if broker is not None:
+            broker.stop()
+    _write_bench({**_header("console"), **result}, out)
+
+
 def _register_stage_commands() -> None:
     """The streams and consumers stages and the console bring their own commands; the CLI only lists them."""
     from hookstream.console.commands import console

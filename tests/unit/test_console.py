@@ -143,3 +143,15 @@ def test_sampled_recording_keeps_about_its_share_and_off_keeps_none():
         recorder.offer(config.sources["off"], 401, "signature_mismatch", "d", [], b"", "127.0.0.1")
     assert 380 < len(recorder.queue) < 620
     assert {r.source for r, _ in recorder.queue} == {"sampled"}
+
+
+def test_a_text_search_rules_records_out_before_decoding_them_only_when_it_can():
+    from hookstream.console.events import EventFilter
+    from hookstream.sample_events import make_raw_event
+    from hookstream.schemas.envelope import encode_raw_event
+
+    value = encode_raw_event(make_raw_event({"customer": "Cus_42"}, headers={"x-trace": "Trace-9"}))
+    assert EventFilter(text="cus_42").may_match(value) and EventFilter(text="TRACE-9").may_match(value)
+    assert not EventFilter(text="cus_43").may_match(value)
+    assert EventFilter(text="ünïcode").may_match(value)  # not ASCII: left to the decoded check
+    assert EventFilter().may_match(value)
