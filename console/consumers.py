@@ -13,7 +13,7 @@ from hookstream.consumers.dlq import dlq_topic
 from hookstream.consumers.groups import consumers_admin, group_id
 from hookstream.consumers.redrive import list_dead_letters
 from hookstream.kafka.browse import TopicBrowser
-from hookstream.schemas.envelope import EVENT_ID_HEADER
+from hookstream.schemas.envelope import EVENT_ID_HEADER, decode_raw_event
 
 EVENT_SEARCH_WINDOW = 2000
 """Records of each events-topic partition read, from the raw record's time on, to find where
@@ -78,9 +78,20 @@ async def events_position(
     wanted = event_id.encode()
     for tp, records in (await browser.read(windows)).items():
         for record in records:
-            if any(k == EVENT_ID_HEADER and v == wanted for k, v in record.headers or ()):
+            if _event_id_is(record, wanted):
                 return tp.partition, record.offset
     return None
+
+
+def _event_id_is(record: Any, wanted: bytes) -> bool:
+    """By streams' routing header, without decoding; by the envelope for a record without one."""
+    for key, value in record.headers or ():
+        if key == EVENT_ID_HEADER:
+            return value == wanted
+    try:
+        return decode_raw_event(record.value, record.headers).event_id.encode() == wanted
+    except Exception:  # not an event: not the one looked for
+        return False
 
 
 async def event_status(

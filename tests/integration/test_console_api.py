@@ -203,3 +203,40 @@ async def test_live_tail_streams_new_matching_events(kafka_bootstrap):
                     break
             assert time.monotonic() - started < 2
             assert "event: event" in received and not any("evt_other" in line for line in received)
+
+
+async def test_an_events_state_per_consumer_and_replaying_it_to_one_consumer(kafka_bootstrap):
+    name = f"ledger-{uuid.uuid4().hex[:6]}"
+    config = console_config(
+        kafka_bootstrap,
+        console={"token": TOKEN, "actions": True},
+        consumers={name: {"action": "tests.integration.console_handlers:handle", "max_attempts": 1}},
+    )
+    event = make_raw_event({"id": "evt_r"}, event_id=f"evt_replay_{name}", ordering_key="pi_r")
+    await events_in_raw(kafka_bootstrap, config, [event])
+    await create_topic(kafka_bootstrap, config.kafka.events_topic, 2)
+    await produce_events(kafka_bootstrap, config.kafka.events_topic, [event])
+    auth = {**JSON, "authorization": f"Bearer {TOKEN}"}
+    async with (
+        running_console(config) as url,
+        httpx.AsyncClient(base_url=url, headers=auth, timeout=60) as client,
+    ):
+        [row] = (await client.get("/events", params={"event_id": event.event_id})).json()["events"]
+        permalink = f"/events/{row['partition']}/{row['offset']}"
+        [before] = (await client.get(permalink)).json()["delivery"]["consumers"]
+        assert before["state"] == "pending" and not before["replayed"]
+        async with running_consumers(config, [name]):
+            await wait_until(lambda: event.event_id in console_handlers.HANDLED, 30, "the event handled")
+            busy = await client.post(f"/consumers/{name}/replay", data={"event_id": event.event_id})
+            assert busy.status_code == 409 and "is running" in busy.json()["detail"]
+        detail = (await client.get(permalink)).json()
+        assert detail["delivery"]["events_position"] is not None
+        assert detail["delivery"]["consumers"][0]["state"] == "handled"
+        assert f"replay --config F {name} --event-id {event.event_id}" in detail["replay_command"][name]
+
+        replayed = await client.post(f"/consumers/{name}/replay", data={"event_id": event.event_id})
+        assert replayed.status_code == 200 and replayed.json()["handled"] == 1, replayed.text
+        assert console_handlers.HANDLED.count(event.event_id) == 2
+        assert (await client.get(permalink)).json()["delivery"]["consumers"][0]["replayed"] is True
+        unknown = await client.post(f"/consumers/{name}/replay", data={"event_id": "evt_nowhere"})
+        assert unknown.status_code == 404 and "evt_nowhere" in unknown.json()["detail"]
