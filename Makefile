@@ -1,13 +1,14 @@
 # The two commands the README leads with:
 #   make dev    run the pipeline locally (local Kafka broker, ingest, streams, example consumer)
 #   make test   lint and run the whole test suite against a real Kafka broker
-# Both create .venv and install hookstream into it first (Python 3.11+, Java 17+, Maven).
+# Both create .venv and install hookstream into it first (Python 3.11+, Java 17+, Maven),
+# and Chromium for the console's browser tests when it is missing.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install dev test lint unit bench kafka clean
+.PHONY: install chromium dev test lint unit bench kafka clean
 
 $(BIN)/hookstream: pyproject.toml
 	@echo "==> creating $(VENV) and installing hookstream with its test extras"
@@ -16,7 +17,11 @@ $(BIN)/hookstream: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
-install: $(BIN)/hookstream
+install: $(BIN)/hookstream chromium
+
+# The console's browser tests drive Debian's Chromium (apt-get, only when it is missing).
+chromium:
+	@.ci/install-chromium
 
 dev: install
 	$(BIN)/hookstream dev --config examples/dev.toml

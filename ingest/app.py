@@ -5,7 +5,8 @@ Checks run in this order, each with its own status and a JSON body
 body size, read incrementally (413) → signature over the raw bytes (401) → payload parse
 (400) → event-type filter → publish to Kafka (413 when the record would exceed
 ``kafka.max_message_bytes``; 503 with Retry-After when not acknowledged in time). A 2xx is
-answered only after Kafka acknowledged the record.
+answered only after Kafka acknowledged the record. A configured source's refusals are offered to
+``ingest.refused`` on the way out (its ``record_refused``), which never holds the answer back.
 
 The webhook route is served straight from the ASGI scope (``IngestApp``): Starlette's
 per-request machinery (middleware, router, Request and Response objects) is much of a no-op
@@ -43,6 +44,7 @@ from hookstream.ingest.metrics import IngestMetrics
 from hookstream.ingest.providers import EventDescription, Handshake, Provider
 from hookstream.ingest.providers.base import content_hash_id, json_pointer
 from hookstream.ingest.publisher import Publisher
+from hookstream.ingest.refused import RefusalRecorder
 from hookstream.schemas.delivery import Delivery, Headers, parse_payload
 from hookstream.schemas.envelope import SCHEMA_VERSION, encode_raw_record, routing_headers
 
@@ -295,6 +297,20 @@ def create_app(
             "rules=hookstream.stage_rules.stage_rules(), which builds them"
         )
     sources = {name: Source(s, config.providers[name]) for name, s in config.sources.items()}
+    recorder = RefusalRecorder(config)
+
+    def refuse(
+        c: SourceConfig,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        remote: str,
+        status: int,
+        code: str,
+        detail: str,
+    ) -> Answer:
+        """A refusal of a configured source's request, offered to the recorder on the way."""
+        recorder.offer(c, status, code, detail, headers, body, remote)
+        return refusal(status, code, detail)
 
     async def webhook(scope: Scope, receive: Receive, send: Send, name: str) -> None:
         try:
@@ -324,11 +340,13 @@ def create_app(
         headers = Headers(header_pairs)
         remote = client_address(scope, headers, trusted)
         if c.allowed_ips and not _in_networks(remote, c.allowed_ips):
-            return refusal(403, "ip_not_allowed", f"{remote} is not in this source's allowed_ips")
+            detail = f"{remote} is not in this source's allowed_ips"
+            return refuse(c, header_pairs, b"", remote, 403, "ip_not_allowed", detail)
         try:
             body = await read_body(receive, c.max_body_bytes, headers.get("content-length"))
         except BodyTooLarge:
-            return refusal(413, "body_too_large", f"body exceeds {c.max_body_bytes} bytes")
+            detail = f"body exceeds {c.max_body_bytes} bytes"
+            return refuse(c, header_pairs, b"", remote, 413, "body_too_large", detail)
         url = ""
         if source.signs_url:
             url = public_url(scope, headers, c, bool(trusted) and _in_networks(peer_address(scope), trusted))
@@ -342,12 +360,12 @@ def create_app(
                 "refused delivery",
                 extra={"source": name, "reason": exc.code, "detail": exc.detail, "remote": remote},
             )
-            return refusal(401, exc.code, exc.detail)
+            return refuse(c, header_pairs, body, remote, 401, exc.code, exc.detail)
         metrics.secret_matched.inc(name, str(matched))
         try:
             payload = parse_payload(delivery)
         except PayloadError as exc:
-            return refusal(400, "invalid_payload", str(exc))
+            return refuse(c, header_pairs, body, remote, 400, "invalid_payload", str(exc))
         handshake = source.provider.handshake(delivery, payload)
         if handshake is not None and not handshake.publish:
             return handshake_answer(handshake)
@@ -355,11 +373,8 @@ def create_app(
         if not accepts(c.events, description.event_type):
             metrics.filtered.inc(name, description.event_type)
             if c.on_filtered == "reject":
-                return refusal(
-                    400,
-                    "event_type_not_accepted",
-                    f"event type {description.event_type!r} is not accepted by this source",
-                )
+                detail = f"event type {description.event_type!r} is not accepted by this source"
+                return refuse(c, header_pairs, body, remote, 400, "event_type_not_accepted", detail)
             return Answer(
                 200,
                 {
@@ -400,7 +415,7 @@ def create_app(
             headers = routing_headers(event_id, description.ordering_key, received_ms, created_ms)
             waiter = publisher.enqueue(event_id.encode(), value, headers, received_ms)
         except RecordTooLarge as exc:
-            return refusal(413, "event_too_large", str(exc))
+            return refuse(c, header_pairs, body, remote, 413, "event_too_large", str(exc))
         except PublishError as exc:
             return unavailable(name, event_id, exc)
         return _Published(waiter, started, name, event_id, ingest_id, handshake)
@@ -442,12 +457,14 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await publisher.start()
+        await recorder.start()
         if connect_timeout > 0 and not await publisher.wait_ready(connect_timeout):
             log.warning(
                 "Kafka not reachable yet; answering 503 until it is",
                 extra={"bootstrap": config.kafka.bootstrap_servers},
             )
         yield
+        await recorder.stop()
         await publisher.stop()
 
     app = IngestApp(
@@ -464,4 +481,5 @@ def create_app(
     app.state.metrics = metrics
     app.state.publisher = publisher
     app.state.sources = sources
+    app.state.refusals = recorder
     return app

@@ -22,7 +22,7 @@ from hookstream.errors import HookstreamError
 F = TypeVar("F", bound=Callable[..., Any])
 
 # The parts `hookstream dev` runs by default.
-DEV_PARTS = ["ingest", "streams", "consumers"]
+DEV_PARTS = ["ingest", "streams", "consumers", "console"]
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -104,7 +104,7 @@ def ingest(config_path: str | None, host: str | None, port: int | None) -> None:
     help="Run only these parts (repeat); default all.",
 )
 def dev(config_path: str | None, parts: tuple[str, ...]) -> None:
-    """Everything at once for a local try-out: broker, ingest, streams, consumers. Ctrl-C stops all."""
+    """Everything at once for a local try-out: broker, ingest, streams, consumers, console. Ctrl-C stops all."""
     from hookstream.config import load_config
     from hookstream.dev import run_dev
     from hookstream.stage_rules import stage_rules
@@ -475,12 +475,32 @@ def bench_pipeline(out: Path, **options: Any) -> None:
     _write_bench(run_pipeline_bench(progress=progress, **options), out)
 
 
+@bench.command("console")
+@click.option("--events", "n", default=200_000, show_default=True, type=click.IntRange(1000, 10_000_000))
+@click.option("--partitions", default=8, show_default=True, type=click.IntRange(1, 256))
+@bench_bootstrap_option
+@bench_out_option("console")
+def bench_console(n: int, partitions: int, bootstrap: str | None, out: Path) -> None:
+    """How fast the console's first page of Events answers with many events in the raw topic."""
+    from hookstream.bench import _header, _start_broker
+    from hookstream.console.bench import measure_events_page
+
+    broker, bootstrap = _start_broker(bootstrap, progress)
+    try:
+        result = asyncio.run(measure_events_page(bootstrap, n, partitions=partitions, progress=progress))
+    finally:
+        if broker is not None:
+            broker.stop()
+    _write_bench({**_header("console"), **result}, out)
+
+
 def _register_stage_commands() -> None:
-    """The streams and consumers stages bring their own commands; the CLI only lists them."""
+    """The streams and consumers stages and the console bring their own commands; the CLI only lists them."""
+    from hookstream.console.commands import console
     from hookstream.consumers.commands import COMMANDS as consumer_commands
     from hookstream.streams.worker import streams
 
-    for command in (streams, *consumer_commands):
+    for command in (streams, *consumer_commands, console):
         main.add_command(command)
 
 

@@ -37,6 +37,8 @@ class KafkaConfig:
     bootstrap_servers: str = DEFAULT_BOOTSTRAP
     raw_topic: str = "hookstream.raw"
     events_topic: str = "hookstream.events"
+    refused_topic: str = "hookstream.refused"
+    """Refused requests of the sources that record them (``record_refused``), for the console."""
     partitions: int = 8
     """Partitions of the raw topic; the dedupe table is co-partitioned, so never change it after go-live."""
     replication_factor: int = 1
@@ -82,6 +84,14 @@ class SourceConfig:
     event_type: str = ""
     ordering_key: str = ""
     """Overrides: a JSON pointer into the payload ("/data/id") or "header:Name"."""
+    record_refused: str = "off"
+    """off | on | sampled: record refused requests to ``kafka.refused_topic`` (best-effort)."""
+    refused_sample_rate: float = 0.1
+    """With ``sampled``: the share of refusals recorded."""
+    refused_per_minute: int = 60
+    """At most this many recorded per minute, so a flood cannot fill the topic."""
+    refused_body_bytes: int = 4096
+    """A recorded body is cut to this many bytes."""
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -160,6 +170,21 @@ class ConsumerConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: Secret | None = None
+    """Required when the console binds to anything but loopback; then every request needs it."""
+    actions: bool = False
+    """Replay and redrive buttons; they need a token, so only an authenticated user can act."""
+    metrics_urls: tuple[str, ...] = ()
+    """Ingest's /metrics URLs, for the refusals chart."""
+    scan_limit: int = 20_000
+    """Most records one page of Events reads (it says "scanned N of M records")."""
+    page_size: int = 50
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     kafka: KafkaConfig
@@ -167,6 +192,7 @@ class Config:
     sources: dict[str, SourceConfig]
     streams: StreamsConfig
     consumers: dict[str, ConsumerConfig]
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     providers: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """Each source's provider object (its secrets parsed into keys), built here, once, by the
     rules' provider class, for whatever serves or signs that source; empty without rules."""
@@ -335,10 +361,11 @@ def parse_config(
     rules: StageRules | None = None,
 ) -> Config:
     top = _Reader(label, data)
-    top.reject_unknown({"kafka", "ingest", "sources", "streams", "consumers"})
+    top.reject_unknown({"kafka", "ingest", "sources", "streams", "consumers", "console"})
     kafka = _parse_kafka(_Reader(f"{label}: kafka", top.get("kafka", dict, {})))
     ingest = _parse_ingest(_Reader(f"{label}: ingest", top.get("ingest", dict, {})))
     streams = _parse_streams(_Reader(f"{label}: streams", top.get("streams", dict, {})))
+    console = _parse_console(_Reader(f"{label}: console", top.get("console", dict, {})), base_dir)
     sources: dict[str, SourceConfig] = {}
     providers: dict[str, Any] = {}
     for name, table in top.get("sources", dict, {}).items():
@@ -369,6 +396,7 @@ def parse_config(
         sources=sources,
         streams=streams,
         consumers=consumers,
+        console=console,
         providers=providers,
     )
 
@@ -386,6 +414,7 @@ def _parse_kafka(r: _Reader) -> KafkaConfig:
         bootstrap_servers=bootstrap,
         raw_topic=r.get("raw_topic", str, d.raw_topic),
         events_topic=r.get("events_topic", str, d.events_topic),
+        refused_topic=r.get("refused_topic", str, d.refused_topic),
         partitions=r.positive_int("partitions", d.partitions),
         replication_factor=r.positive_int("replication_factor", d.replication_factor),
         publish_timeout_seconds=timeout,
@@ -441,6 +470,32 @@ def _parse_streams(r: _Reader) -> StreamsConfig:
     )
 
 
+def _parse_console(r: _Reader, base_dir: Path | None) -> ConsoleConfig:
+    r.reject_unknown(set(ConsoleConfig.__dataclass_fields__))
+    d = ConsoleConfig()
+    spec = r.get("token", str, None)
+    token = resolve_secret(spec, f"{r.where}.token", base_dir) if spec is not None else None
+    actions = r.get("actions", bool, d.actions)
+    if actions and token is None:
+        raise r.fail("actions", "true needs console.token, so that only an authenticated user can act")
+    urls = r.strings("metrics_urls", ())
+    for i, url in enumerate(urls):
+        if not url.startswith(("http://", "https://")):
+            raise r.fail(
+                f"metrics_urls[{i}]",
+                f"expected an http(s) URL such as http://127.0.0.1:8000/metrics, got {url!r}",
+            )
+    return ConsoleConfig(
+        host=r.get("host", str, d.host),
+        port=r.positive_int("port", d.port),
+        token=token,
+        actions=actions,
+        metrics_urls=urls,
+        scan_limit=r.positive_int("scan_limit", d.scan_limit, minimum=100),
+        page_size=r.positive_int("page_size", d.page_size),
+    )
+
+
 def _parse_source(
     name: str, r: _Reader, base_dir: Path | None, rules: StageRules | None
 ) -> tuple[SourceConfig, Any]:
@@ -463,6 +518,9 @@ def _parse_source(
         value = r.get(key, str, "")
         if value and not (value.startswith("/") or value.startswith("header:")):
             raise r.fail(key, f'must be a JSON pointer ("/data/id") or "header:Name", got {value!r}')
+    sample_rate = r.get("refused_sample_rate", float, 0.1)
+    if not 0 < sample_rate <= 1:
+        raise r.fail("refused_sample_rate", f"must be more than 0 and at most 1, got {sample_rate}")
     source = SourceConfig(
         name=name,
         provider=provider_name,
@@ -476,6 +534,10 @@ def _parse_source(
         event_id=r.get("event_id", str, ""),
         event_type=r.get("event_type", str, ""),
         ordering_key=r.get("ordering_key", str, ""),
+        record_refused=r.choice("record_refused", ("off", "on", "sampled"), "off"),
+        refused_sample_rate=sample_rate,
+        refused_per_minute=r.positive_int("refused_per_minute", 60),
+        refused_body_bytes=r.positive_int("refused_body_bytes", 4096, minimum=0),
         options=options,
     )
     if cls is None:

@@ -1,6 +1,6 @@
 """``hookstream dev``: the whole pipeline on one machine for a local try-out.
 
-Runs each part as its own child process (local broker, ingest, streams, consumers), prefixes
+Runs each part as its own child process (local broker, ingest, streams, consumers, console), prefixes
 their output with the part's name, and stops all of them on Ctrl-C or when any one exits.
 """
 
@@ -103,6 +103,9 @@ def run_dev(config: Config, config_path: str, parts: list[str], emit: Callable[[
             start("streams", ["streams", "--config", config_path])
         if "consumers" in parts and config.consumers:
             start("consumers", ["consume", "--config", config_path, *config.consumers])
+        if "console" in parts:
+            start("console", ["console", "--config", config_path])
+            emit(f"[      dev] console: http://{config.console.host}:{config.console.port}/")
         emit(
             f"[      dev] running: {', '.join(children)}. Send an event from another terminal, e.g.\n"
             f"[      dev]   hookstream send --config {config_path} {next(iter(config.sources), 'SOURCE')}\n"

@@ -62,10 +62,14 @@ def make_config(
 @contextlib.asynccontextmanager
 async def running_ingest(config: Config, **kwargs: Any) -> AsyncIterator[str]:
     """Serve the real app with uvicorn on a free port; yields its base URL."""
-    app = create_app(config, connect_timeout=30, **kwargs)
-    server = uvicorn.Server(
-        uvicorn_config(app, "127.0.0.1", config.ingest.port, log_config=None, lifespan="on")
-    )
+    async with serving(create_app(config, connect_timeout=30, **kwargs), config.ingest.port) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, port: int) -> AsyncIterator[str]:
+    """Serve an ASGI ``app`` (its lifespan included) with uvicorn on ``port``; yields its base URL."""
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, log_config=None, lifespan="on"))
     task = asyncio.create_task(server.serve())
     for _ in range(600):
         if server.started:
@@ -74,9 +78,9 @@ async def running_ingest(config: Config, **kwargs: Any) -> AsyncIterator[str]:
             task.result()
         await asyncio.sleep(0.05)
     else:
-        raise RuntimeError("ingest did not start")
+        raise RuntimeError(f"{type(app).__name__} on port {port} did not start")
     try:
-        yield f"http://127.0.0.1:{config.ingest.port}"
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 60)

@@ -21,11 +21,12 @@ from .support import free_port
 pytestmark = pytest.mark.kafka
 
 
-def _config(tmp: Path, bootstrap: str) -> tuple[Path, int]:
-    """The config, and the streams worker's web port (its metrics)."""
+def _config(tmp: Path, bootstrap: str) -> tuple[Path, int, int]:
+    """The config, the streams worker's web port (its metrics) and the console's port."""
     suffix = uuid.uuid4().hex[:8]
     path = tmp / "dev.toml"
     web_port = free_port()
+    console_port = free_port()
     path.write_text(
         f"""
 [kafka]
@@ -53,9 +54,12 @@ watermark_lag_ms = 200
 events = ["*"]
 action = "jsonl"
 path = "{tmp / "events.jsonl"}"
+
+[console]
+port = {console_port}
 """
     )
-    return path, web_port
+    return path, web_port, console_port
 
 
 def _streams_metric(web_port: int, name: str) -> float:
@@ -74,7 +78,7 @@ def _cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.Com
 
 
 def test_dev_runs_the_pipeline_and_ctrl_c_stops_it(kafka_bootstrap, tmp_path):
-    config, web_port = _config(tmp_path, kafka_bootstrap)
+    config, web_port, console_port = _config(tmp_path, kafka_bootstrap)
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "PYTHONUNBUFFERED": "1"}
     log_path = tmp_path / "dev.log"
     with log_path.open("wb") as log:
@@ -112,12 +116,18 @@ def test_dev_runs_the_pipeline_and_ctrl_c_stops_it(kafka_bootstrap, tmp_path):
         lines = [json.loads(line) for line in out.read_text().splitlines()]
         assert [line["event_id"] for line in lines] == [event_id]
         assert lines[0]["event_type"] == "payment_intent.succeeded" and lines[0]["late"] is False
+        console = f"http://127.0.0.1:{console_port}/"
+        assert f"[      dev] console: {console}" in log_path.read_text()
+        found = httpx.get(
+            f"{console}events", params={"event_id": event_id}, headers={"accept": "application/json"}
+        )
+        assert [e["event_id"] for e in found.json()["events"]] == [event_id] * 2  # raw: both deliveries
 
         dev.send_signal(signal.SIGINT)
         assert dev.wait(90) == 0
         text = log_path.read_text()
         assert "[      dev] stopped" in text
-        for part in ("ingest", "streams", "consumers"):
+        for part in ("ingest", "streams", "consumers", "console"):
             assert f"[{part:>9}]" in text, part
     finally:
         if dev.poll() is None:  # a failed assertion: still stop the children through dev
