@@ -7,6 +7,11 @@ under load. Every topic gets the defaults: 3 replicas, min ISR 2, and every prod
     on its data, is back in every partition's ISR.
 (2) kill two brokers (min ISR can no longer be met): ingest answers 503, never 2xx, within
     publish_timeout_seconds; with one back, 2xx resumes, and nothing that was 2xx'd is lost.
+(3) a broker restart moves the events and raw topics' leaders under streams and a consumer.
+(4) a streams worker, one of two, frozen (SIGSTOP) past its session timeout and woken after its
+    partitions moved. (3) and (4) are checked as (1): nothing lost, repeated or reordered.
+(5) topics get 3 replicas and min ISR 2; an existing one with fewer is named; a factor larger
+    than the cluster is one line naming the fix.
 """
 
 from __future__ import annotations
@@ -23,11 +28,14 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from hookstream.config import Config, KafkaConfig, parse_config
 from hookstream.ingest.providers import provider_class
 from hookstream.kafka.admin import Admin
+from hookstream.kafka.errors import KafkaLayerError
 from hookstream.kafka.local_broker import free_port
+from hookstream.kafka.replication import under_replicated_warning
 from hookstream.schemas.envelope import decode_raw_event
 from hookstream.stage_rules import stage_rules
 from hookstream.streams.worker_process import WorkerProcess, streams_config_toml
@@ -331,3 +339,28 @@ async def test_two_brokers_down_is_503_never_2xx_and_one_back_resumes_without_lo
     raw = await read_topic(kafka_cluster.bootstrap_servers, config.kafka.raw_topic)
     landed = {decode_raw_event(r.value, r.headers).event_id for r in raw}
     assert before | {f"{unique}-one-down"} | after <= landed
+
+
+async def test_topics_get_three_replicas_and_min_isr_2_and_one_with_fewer_is_named(
+    kafka_cluster: ClusterProcess, unique: str
+) -> None:
+    bootstrap = kafka_cluster.bootstrap_servers
+    thin, new = f"test.thin.{unique}", f"test.replicated.{unique}"
+    async with Admin(KafkaConfig(bootstrap_servers=bootstrap, replication_factor=1), "testing") as admin:
+        assert await admin.create_topic(thin, 1)
+    async with Admin(KafkaConfig(bootstrap_servers=bootstrap), "testing") as admin:
+        _, warnings = await admin.ensure_sized_topics({thin: 1, new: 2})
+        replication = await admin.replication()
+        assert (replication.factor, replication.min_insync, replication.brokers) == (3, 2, 3)
+        assert under_replicated_warning(thin, 1, replication) in warnings  # beside its size warning
+        assert not [w for w in warnings if new in w]
+        await admin.partition_counts([new])
+        assert [len(r) for r in (await admin.replicas([new]))[new]] == [3, 3]
+        responses = await admin.client.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, new, configs={"min.insync.replicas": None})]
+        )
+        values = {e[0]: e[1] for r in responses for res in r.resources for e in res[4]}
+        assert values["min.insync.replicas"] == "2"
+    async with Admin(KafkaConfig(bootstrap_servers=bootstrap, replication_factor=4), "testing") as admin:
+        with pytest.raises(KafkaLayerError, match=r"is 4 but .* has 3 brokers: set replication_factor = 3"):
+            await admin.ensure_sized_topics({f"{new}.rf4": 1})
