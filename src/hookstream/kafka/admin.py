@@ -131,7 +131,9 @@ class Admin:
         brokers that answer and those the ``existing`` topics place replicas on; a
         KafkaLayerError when the cluster cannot hold it. Resolved once per Admin."""
         if self._replication is None:
-            live = [b["node_id"] for b in (await self.client.describe_cluster())["brokers"]]
+            # Retried: a just-started client may have no broker connection ready yet.
+            cluster = await retrying(self.client.describe_cluster, "cannot describe the Kafka cluster")
+            live = [b["node_id"] for b in cluster["brokers"]]
             names = list(existing)
             replicas = await self.replicas(names) if names else {}
             self._replication = resolve(self.kafka, known_brokers(live, replicas))
@@ -139,7 +141,8 @@ class Admin:
 
     async def replicas(self, topics: Iterable[str]) -> dict[str, list[list[int]]]:
         """Per existing topic of ``topics``, each partition's replica broker ids."""
-        described = await self.client.describe_topics(list(topics))
+        names = list(topics)
+        described = await retrying(lambda: self.client.describe_topics(names), "cannot describe topics")
         return {
             d["topic"]: [list(p.get("replicas") or ()) for p in d.get("partitions") or ()]
             for d in described
