@@ -114,7 +114,8 @@ def build_app(
         store=s.store,
         datadir=str(datadir),
         topic_partitions=partitions,
-        topic_replication_factor=k.replication_factor,
+        # Resolved against the cluster by ``worker.run_worker``; unset (an app built for a test): 1.
+        topic_replication_factor=k.replication_factor or 1,
         key_serializer="raw",
         value_serializer="raw",
         processing_guarantee="at_least_once",

@@ -55,7 +55,7 @@ def changelog_topics(app: Any) -> dict[str, tuple[int, dict[str, str]]]:
 
 async def create_topics(config: Config, changelogs: Changelogs | None = None) -> list[str]:
     """Create the missing topics (and ``changelogs``, see ``changelog_topics``); returns a warning
-    for each existing one that takes too small records."""
+    for each existing one that takes too small records or has fewer replicas than configured."""
     k = config.kafka
     changelogs = changelogs or {}
     copartitioned = {k.raw_topic: k.partitions, repartition_topic(config): k.partitions}
@@ -66,4 +66,4 @@ async def create_topics(config: Config, changelogs: Changelogs | None = None) ->
         await admin.require_partitions(
             strict, "the streams tables are co-partitioned with it, so set kafka.partitions to match"
         )
-    return warnings
+    return [*warnings, *(w for w in admin.warnings if w not in warnings)]

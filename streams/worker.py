@@ -11,6 +11,7 @@ line that says why. Skipped records stop it that way too (``batching``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.util
 import logging
 import os
@@ -61,6 +62,7 @@ def run_worker(config: Config, progress: Callable[[str], None]) -> int:
     """Create the topics, then run the worker until SIGTERM/SIGINT; returns the exit code."""
     import faust
 
+    from hookstream.kafka.admin import with_cluster_replication
     from hookstream.streams.app import build_app
     from hookstream.streams.topics import changelog_topics, create_topics
 
@@ -76,8 +78,13 @@ def run_worker(config: Config, progress: Callable[[str], None]) -> int:
     kafka_log = logging.getLogger("aiokafka")
     level = kafka_log.level
     kafka_log.setLevel(logging.CRITICAL)  # its retries would print a line each; ours says it once
-    app = build_app(config, progress=progress)
     try:
+        # faust creates topics of its own (its assignor's): it is handed the cluster's replication.
+        kafka = loop.run_until_complete(
+            asyncio.wait_for(with_cluster_replication(config.kafka), TOPIC_SETUP_TIMEOUT_S)
+        )
+        config = dataclasses.replace(config, kafka=kafka)
+        app = build_app(config, progress=progress)
         warnings = loop.run_until_complete(
             asyncio.wait_for(create_topics(config, changelog_topics(app)), TOPIC_SETUP_TIMEOUT_S)
         )

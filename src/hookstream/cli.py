@@ -55,18 +55,41 @@ def main() -> None:
 # -- kafka --------------------------------------------------------------------------------------
 @main.command()
 @click.option(
-    "--port", default=9092, show_default=True, type=click.IntRange(1, 65535), help="Broker port on 127.0.0.1."
+    "--port",
+    default=9092,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Broker port on 127.0.0.1; a cluster's nodes take PORT, PORT+1, ….",
 )
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Keep the log here (default: a temp dir, deleted on exit).",
+    help="Keep the log here (default: a temp dir, deleted on exit); a cluster's node N under node-N.",
 )
-def kafka(port: int, data_dir: Path | None) -> None:
-    """Run a local single-node KRaft Apache Kafka broker in the foreground (jars from Maven Central, cached)."""
-    from hookstream.kafka.local_broker import serve
+@click.option(
+    "--brokers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 9),
+    help="Nodes of a local KRaft cluster (each a broker and a controller).",
+)
+@click.option(
+    "--node",
+    "node_id",
+    type=click.IntRange(1, 9),
+    help="Start only this node of the cluster, on its data (same --brokers, --port, --data-dir).",
+)
+def kafka(port: int, data_dir: Path | None, brokers: int, node_id: int | None) -> None:
+    """Run a local KRaft Apache Kafka broker, or a cluster of --brokers N, in the foreground (jars from Maven Central, cached)."""
+    if brokers == 1:
+        if node_id is not None:
+            fail("--node restarts one node of a cluster: pass --brokers N (2 or more) too")
+        from hookstream.kafka.local_broker import serve
 
-    sys.exit(serve(port, data_dir))
+        sys.exit(serve(port, data_dir))
+    from hookstream.kafka.local_cluster import serve_cluster
+
+    sys.exit(serve_cluster(brokers, port, data_dir, node_id))
 
 
 # -- ingest -------------------------------------------------------------------------------------

@@ -41,7 +41,11 @@ class KafkaConfig:
     """Refused requests of the sources that record them (``record_refused``), for the console."""
     partitions: int = 8
     """Partitions of the raw topic; the dedupe table is co-partitioned, so never change it after go-live."""
-    replication_factor: int = 1
+    replication_factor: int | None = None
+    """Replicas of every topic hookstream creates; None: min(3, the cluster's brokers)."""
+    min_insync_replicas: int | None = None
+    """Replicas that must have a record before the producer's acks=all counts it as written;
+    None: replication_factor - 1, at least 1 (see ``kafka.replication``)."""
     publish_timeout_seconds: float = 5.0
     linger_ms: int = 5
     compression: str = "lz4"
@@ -410,13 +414,22 @@ def _parse_kafka(r: _Reader) -> KafkaConfig:
     timeout = r.get("publish_timeout_seconds", float, d.publish_timeout_seconds)
     if timeout <= 0:
         raise r.fail("publish_timeout_seconds", "must be greater than 0")
+    replication_factor = _optional_positive_int(r, "replication_factor")
+    min_insync_replicas = _optional_positive_int(r, "min_insync_replicas")
+    if replication_factor and min_insync_replicas and min_insync_replicas > replication_factor:
+        raise r.fail(
+            "min_insync_replicas",
+            f"{min_insync_replicas} is more than replication_factor ({replication_factor}), so no write "
+            f"could succeed; set it to {max(1, replication_factor - 1)} or less",
+        )
     return KafkaConfig(
         bootstrap_servers=bootstrap,
         raw_topic=r.get("raw_topic", str, d.raw_topic),
         events_topic=r.get("events_topic", str, d.events_topic),
         refused_topic=r.get("refused_topic", str, d.refused_topic),
         partitions=r.positive_int("partitions", d.partitions),
-        replication_factor=r.positive_int("replication_factor", d.replication_factor),
+        replication_factor=replication_factor,
+        min_insync_replicas=min_insync_replicas,
         publish_timeout_seconds=timeout,
         linger_ms=r.positive_int("linger_ms", d.linger_ms, minimum=0),
         compression=r.choice("compression", ("none", "gzip", "lz4", "zstd", "snappy"), d.compression),
@@ -425,6 +438,11 @@ def _parse_kafka(r: _Reader) -> KafkaConfig:
             "max_message_bytes", d.max_message_bytes, minimum=ENVELOPE_HEADROOM * 2
         ),
     )
+
+
+def _optional_positive_int(r: _Reader, key: str) -> int | None:
+    """An integer of at least 1, or None when the key is absent (the cluster decides)."""
+    return r.positive_int(key, 1) if key in r.table else None
 
 
 def _parse_ingest(r: _Reader) -> IngestConfig:

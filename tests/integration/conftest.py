@@ -61,3 +61,54 @@ def postgres_dsn() -> Iterator[str]:
 # ==================================================================================================
 # end of PostgreSQL
 # ==================================================================================================
+
+
+# ==================================================================================================
+# A 3-node Kafka cluster
+#
+# kafka_cluster (session, ClusterProcess): `hookstream kafka --brokers 3` on free consecutive ports
+#   with its own data dir, for the tests that kill, pause and restart brokers. A test gets it whole
+#   (every node running) and may leave it broken: the next one mends it. KAFKA_BOOTSTRAP_SERVERS is
+#   unset for such a test, or configs would talk to the shared broker instead. It cannot start →
+#   the test fails saying why; it is never skipped.
+# ==================================================================================================
+
+import shutil  # noqa: E402
+
+from hookstream.kafka.local_cluster import _consecutive_free_ports  # noqa: E402
+
+from .cluster import ClusterError, ClusterProcess  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def _session_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
+    data_dir = tmp_path_factory.mktemp("kafka-cluster")
+    cluster = ClusterProcess(3, _consecutive_free_ports(3), data_dir)
+    try:
+        cluster.start()
+    except ClusterError as exc:
+        cluster.close()
+        failure = f"the local 3-node Kafka cluster could not start: {exc}"
+    else:
+        yield cluster
+        cluster.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+        return
+    pytest.fail(failure, pytrace=False)
+
+
+@pytest.fixture
+def kafka_cluster(_session_cluster: ClusterProcess, monkeypatch: pytest.MonkeyPatch) -> ClusterProcess:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    try:
+        _session_cluster.ensure_whole()
+    except ClusterError as exc:
+        failure = f"the local Kafka cluster could not be made whole again: {exc}"
+    else:
+        return _session_cluster
+    pytest.fail(failure, pytrace=False)
+
+
+# ==================================================================================================
+# end of the 3-node Kafka cluster
+# ==================================================================================================

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import InvalidReplicationFactorError
+from aiokafka.errors import InvalidConfigurationError
 
 from hookstream.config import KafkaConfig
 from hookstream.ingest.publisher import ensure_raw_topic
@@ -29,14 +29,39 @@ async def test_create_topic_says_created_existing_or_raises_kafkas_error(kafka_b
     async with Admin(KafkaConfig(bootstrap_servers=kafka_bootstrap), "test") as admin:
         assert await admin.create_topic(name, 2) is True
         assert await admin.create_topic(name, 2) is False
+    async with Admin(KafkaConfig(bootstrap_servers=kafka_bootstrap), "test") as admin:
+        with pytest.raises(InvalidConfigurationError) as raised:
+            await admin.create_topic(f"{name}.bad", 1, {"cleanup.policy": "sometimes"})
+        assert not raised.value.retriable
+        assert not await admin.topic_exists(f"{name}.bad")
+        with pytest.raises(KafkaLayerError, match=rf"^cannot create topic {name}\.bad: "):
+            await admin.create_missing_topics({f"{name}.bad": (1, {"cleanup.policy": "sometimes"})})
+
+
+async def test_a_replication_factor_larger_than_the_cluster_is_one_line_naming_the_fix(kafka_bootstrap):
+    name = f"test.topics.rf3.{uuid.uuid4().hex[:8]}"
     rf3 = KafkaConfig(bootstrap_servers=kafka_bootstrap, replication_factor=3)  # one broker
     async with Admin(rf3, "test") as admin:
-        with pytest.raises(InvalidReplicationFactorError) as raised:
-            await admin.create_topic(f"{name}.rf3", 1)
-        assert not raised.value.retriable
-        assert not await admin.topic_exists(f"{name}.rf3")
-        with pytest.raises(KafkaLayerError, match=rf"^cannot create topic {name}\.rf3: .*replication factor"):
-            await admin.ensure_sized_topics({f"{name}.rf3": 1})
+        with pytest.raises(KafkaLayerError) as raised:
+            await admin.ensure_sized_topics({name: 1})
+        assert str(raised.value) == (
+            f"kafka.replication_factor is 3 but the Kafka cluster at {kafka_bootstrap} has 1 broker: "
+            "set replication_factor = 1 (or leave it unset) in [kafka], or add brokers"
+        )
+        assert not await admin.topic_exists(name)
+
+
+async def test_topics_get_the_clusters_replication_and_min_insync_replicas(kafka_bootstrap):
+    name = f"test.topics.replicas.{uuid.uuid4().hex[:8]}"
+    async with Admin(KafkaConfig(bootstrap_servers=kafka_bootstrap), "test") as admin:
+        assert await admin.create_topic(name, 2)
+        replication = await admin.replication()
+        assert (replication.factor, replication.min_insync) == (1, 1)  # the defaults on one broker
+        responses = await admin.client.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, configs={"min.insync.replicas": None})]
+        )
+        values = {e[0]: e[1] for r in responses for res in r.resources for e in res[4]}
+        assert values["min.insync.replicas"] == "1"
 
 
 async def test_partitions_of_a_missing_topic_are_an_error_and_never_create_it(kafka_bootstrap):
@@ -80,9 +105,7 @@ async def test_ingest_names_a_raw_topic_kafka_would_not_create(kafka_bootstrap):
         raw_topic=f"test.raw.rf3.{uuid.uuid4().hex[:8]}",
         replication_factor=3,
     )
-    with pytest.raises(
-        KafkaLayerError, match=rf"cannot create topic {kafka.raw_topic}: .*replication factor of 3"
-    ):
+    with pytest.raises(KafkaLayerError, match=r"kafka.replication_factor is 3 but .* has 1 broker: set"):
         await ensure_raw_topic(kafka)
 
 

@@ -259,3 +259,11 @@ def test_bench_ingest_passes_the_concurrency_list_on(monkeypatch):
     assert seen["concurrency"] == (128, 32)  # in the order given, once each
     default = CliRunner().invoke(main, ["bench", "ingest", "--help"])
     assert ",".join(map(str, hookstream.bench.CONCURRENCIES)) in default.output
+
+
+def test_kafka_node_without_a_cluster_is_one_line() -> None:
+    result = CliRunner().invoke(main, ["kafka", "--node", "2"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "hookstream: error: --node restarts one node of a cluster: pass --brokers N (2 or more) too"
+    )

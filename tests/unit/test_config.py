@@ -73,6 +73,11 @@ def test_secrets_from_env_and_file_relative_to_config(tmp_path, monkeypatch):
             "kafka.compression: must be one of none, gzip, lz4, zstd, snappy",
         ),
         ("[kafak]\n", "kafak: unknown key"),
+        ("[kafka]\nreplication_factor = 0\n", "kafka.replication_factor: must be at least 1, got 0"),
+        (
+            "[kafka]\nreplication_factor = 2\nmin_insync_replicas = 3\n",
+            "kafka.min_insync_replicas: 3 is more than replication_factor (2), so no write could succeed",
+        ),
         (
             "[streams]\nsession_timeout_ms = 10000\nmax_hold_ms = 10000\n",
             "streams.max_hold_ms: must be larger than session_timeout_ms (10000), so a dead worker's "
@@ -145,3 +150,15 @@ def test_the_readme_consumer_example_shows_every_option_and_loads():
     billing = config.consumers["billing"]
     assert billing.rate_limit == "50/s" and billing.breaker == BreakerConfig(failures=5, open_seconds=30)
     assert billing.filter["body.data.object.amount"] == {"$gte": 1000}
+
+
+def test_replication_is_left_to_the_cluster_unless_set():
+    assert (
+        load_config(text="").kafka.replication_factor,
+        load_config(text="").kafka.min_insync_replicas,
+    ) == (
+        None,
+        None,
+    )
+    kafka = load_config(text="[kafka]\nreplication_factor = 3\nmin_insync_replicas = 2\n").kafka
+    assert (kafka.replication_factor, kafka.min_insync_replicas) == (3, 2)

@@ -108,3 +108,46 @@ def test_a_busy_port_fails_before_anything_is_started(tmp_path: Path) -> None:
             kafka.start()
     assert not kafka.running
     assert list(tmp_path.iterdir()) == []
+
+
+def test_server_properties_of_a_cluster_node_name_every_voter_and_replicate_internal_topics() -> None:
+    config = parse(
+        server_properties(
+            port=9093,
+            controller_port=9201,
+            log_dir=Path("/data/node-2"),
+            node_id=2,
+            voters={1: 9200, 2: 9201, 3: 9202},
+            replication_factor=3,
+            min_insync_replicas=2,
+        )
+    )
+    assert config["node.id"] == "2"
+    assert config["controller.quorum.voters"] == "1@127.0.0.1:9200,2@127.0.0.1:9201,3@127.0.0.1:9202"
+    assert "controller.quorum.bootstrap.servers" not in config
+    assert config["listeners"] == "PLAINTEXT://127.0.0.1:9093,CONTROLLER://127.0.0.1:9201"
+    assert config["default.replication.factor"] == "3"
+    assert config["min.insync.replicas"] == "2"
+    for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor"):
+        assert config[key] == "3", key
+    assert config["transaction.state.log.min.isr"] == "2"
+
+
+def test_a_cluster_data_dir_is_started_with_the_brokers_and_port_it_was_made_with(tmp_path: Path) -> None:
+    from hookstream.kafka.local_cluster import LocalCluster
+
+    first = LocalCluster(3, port=29500, data_dir=tmp_path)
+    again = LocalCluster(3, data_dir=tmp_path)  # no port: the saved one
+    assert (
+        again.bootstrap_servers
+        == first.bootstrap_servers
+        == ("127.0.0.1:29500,127.0.0.1:29501,127.0.0.1:29502")
+    )
+    assert [n.controller_port for n in again.nodes.values()] == [
+        n.controller_port for n in first.nodes.values()
+    ]
+    assert [n.data_dir for n in again.nodes.values()] == [tmp_path / f"node-{i}" for i in (1, 2, 3)]
+    with pytest.raises(
+        KafkaLayerError, match=r"holds a cluster of 3 brokers on port 29500: pass --brokers 3"
+    ):
+        LocalCluster(2, data_dir=tmp_path)

@@ -10,6 +10,11 @@ Two things aiokafka's ``AIOKafkaAdminClient`` leaves to its caller, done here on
   a client's private metadata refresh. A topic that may not exist is looked up with
   ``list_topics`` first: a metadata request naming a missing topic lets a broker with
   ``auto.create.topics.enable`` create it, with the broker's default partition count.
+
+Every topic is created with the replication of ``kafka.replication`` (``replication_factor``
+replicas, ``min.insync.replicas``), resolved against the cluster once per ``Admin``; creating
+topics also checks that replication against the cluster (one line naming the fix when it cannot
+hold it) and warns about an existing topic with fewer replicas (``warnings``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import TypeVar
 
@@ -30,6 +35,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrP
 from hookstream.config import KafkaConfig
 from hookstream.kafka.errors import KafkaLayerError
 from hookstream.kafka.message_size import TOPIC_LIMIT, below_limit_warning, topic_config
+from hookstream.kafka.replication import Replication, known_brokers, resolve, under_replicated_warning
 
 T = TypeVar("T")
 
@@ -55,6 +61,14 @@ async def retrying(call: Callable[[], Awaitable[T]], what: str, timeout: float =
                 raise KafkaLayerError(f"{what}: {exc}") from None
         await asyncio.sleep(delay)
         delay = min(delay * 2, 2.0)
+
+
+async def with_cluster_replication(kafka: KafkaConfig) -> KafkaConfig:
+    """``kafka`` with ``replication_factor`` and ``min_insync_replicas`` resolved against its
+    cluster, for a client that hands them to code creating topics on its own (faust)."""
+    async with Admin(kafka, "replication") as admin:
+        replication = await admin.replication()
+    return replace(kafka, replication_factor=replication.factor, min_insync_replicas=replication.min_insync)
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,10 @@ class Admin:
             bootstrap_servers=kafka.bootstrap_servers, client_id=f"{kafka.client_id}-{purpose}"
         )
         """aiokafka's admin client, for a call this class has no method for (tests alter configs)."""
+        self.warnings: list[str] = []
+        """One line for each existing topic with fewer replicas than the config asks for, found
+        while creating topics; ``ensure_sized_topics``/``ensure_sized_topic`` report them."""
+        self._replication: Replication | None = None
 
     async def __aenter__(self) -> Admin:
         try:
@@ -108,12 +126,41 @@ class Admin:
     async def topic_exists(self, topic: str) -> bool:
         return topic in await self.client.list_topics()
 
+    async def replication(self, existing: Iterable[str] = ()) -> Replication:
+        """The replication topics get on this cluster (see ``kafka.replication``), counting the
+        brokers that answer and those the ``existing`` topics place replicas on; a
+        KafkaLayerError when the cluster cannot hold it. Resolved once per Admin."""
+        if self._replication is None:
+            # Retried: a just-started client may have no broker connection ready yet.
+            cluster = await retrying(self.client.describe_cluster, "cannot describe the Kafka cluster")
+            live = [b["node_id"] for b in cluster["brokers"]]
+            names = list(existing)
+            replicas = await self.replicas(names) if names else {}
+            self._replication = resolve(self.kafka, known_brokers(live, replicas))
+        return self._replication
+
+    async def replicas(self, topics: Iterable[str]) -> dict[str, list[list[int]]]:
+        """Per existing topic of ``topics``, each partition's replica broker ids."""
+        names = list(topics)
+        described = await retrying(lambda: self.client.describe_topics(names), "cannot describe topics")
+        return {
+            d["topic"]: [list(p.get("replicas") or ()) for p in d.get("partitions") or ()]
+            for d in described
+            if not d.get("error_code") and d.get("partitions")
+        }
+
     async def create_topic(
         self, name: str, partitions: int, configs: Mapping[str, str] | None = None
     ) -> bool:
         """Create topic ``name``: True if created, False if it already existed; any other error
         raised as its ``KafkaError`` subclass (``.retriable`` tells whether trying again may help)."""
-        new = NewTopic(name, partitions, self.kafka.replication_factor, topic_configs=dict(configs or {}))
+        replication = await self.replication()
+        new = NewTopic(
+            name,
+            partitions,
+            replication.factor,
+            topic_configs={**replication.topic_config(), **(configs or {})},
+        )
         response = await self.client.create_topics([new])
         for _name, code, message, *_ in response.topic_errors:
             if code == 0:
@@ -130,6 +177,14 @@ class Admin:
         client without CREATE permission can use topics made for it. An error retrying cannot
         mend is a KafkaLayerError naming the topic; retriable ones pass through."""
         existing = set(await self.client.list_topics())
+        old = [name for name in topics if name in existing]
+        replicas = await self.replicas(old) if old else {}
+        replication = await self.replication(old)
+        for name in old:
+            factor = min((len(r) for r in replicas.get(name, [])), default=replication.factor)
+            warning = under_replicated_warning(name, factor, replication)
+            if factor < replication.factor and warning not in self.warnings:
+                self.warnings.append(warning)
         created: set[str] = set()
         for name, (partitions, configs) in topics.items():
             if name in existing:
@@ -152,13 +207,15 @@ class Admin:
         """
         created, too_small = await self._ensure_sized(topics)
         warnings = [below_limit_warning(name, limit, self.kafka) for name, limit in sorted(too_small.items())]
-        return created, warnings
+        return created, [*warnings, *self.warnings]
 
     async def ensure_sized_topic(self, topic: str, partitions: int, log: logging.Logger) -> SizedTopic:
         """``ensure_sized_topics`` for one topic, its warning on ``log``."""
         created, too_small = await self._ensure_sized({topic: partitions})
         if topic in too_small:
             log.warning(below_limit_warning(topic, too_small[topic], self.kafka), extra={"topic": topic})
+        for warning in self.warnings:
+            log.warning(warning, extra={"topic": topic})
         return SizedTopic(topic in created, too_small.get(topic, self.kafka.max_message_bytes))
 
     async def _ensure_sized(self, topics: Mapping[str, int]) -> tuple[set[str], dict[str, int]]:

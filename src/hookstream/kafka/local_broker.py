@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -196,13 +196,36 @@ def _copy_dependencies(mvn: str, java: str, output: Path) -> None:
 # --- Configuration --------------------------------------------------------------------------------
 
 
-def server_properties(*, port: int, controller_port: int, log_dir: Path) -> str:
-    """``server.properties`` for a combined broker + controller on 127.0.0.1 with one replica of everything."""
+def server_properties(
+    *,
+    port: int,
+    controller_port: int,
+    log_dir: Path,
+    node_id: int = 1,
+    voters: Mapping[int, int] | None = None,
+    replication_factor: int = 1,
+    min_insync_replicas: int = 1,
+) -> str:
+    """``server.properties`` for a combined broker + controller on 127.0.0.1.
+
+    Without ``voters``: a single node with one replica of everything. With ``voters`` (node id →
+    controller port, this node among them): one node of a static KRaft quorum, whose internal
+    topics and defaults get ``replication_factor`` replicas and ``min_insync_replicas``.
+    """
+    if voters is None:
+        quorum = f"controller.quorum.bootstrap.servers={HOST}:{controller_port}"
+        header = "a single-node KRaft broker for local use"
+    else:
+        quorum = "controller.quorum.voters=" + ",".join(
+            f"{node}@{HOST}:{voter_port}" for node, voter_port in sorted(voters.items())
+        )
+        header = f"node {node_id} of a {len(voters)}-node local KRaft cluster"
+    rf, isr = replication_factor, min_insync_replicas
     lines = [
-        "# Written by hookstream.kafka.local_broker: a single-node KRaft broker for local use; rewritten on each start.",
+        f"# Written by hookstream.kafka.local_broker: {header}; rewritten on each start.",
         "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.bootstrap.servers={HOST}:{controller_port}",
+        f"node.id={node_id}",
+        quorum,
         f"listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
         f"advertised.listeners=PLAINTEXT://{HOST}:{port}",
         "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -210,23 +233,24 @@ def server_properties(*, port: int, controller_port: int, log_dir: Path) -> str:
         "inter.broker.listener.name=PLAINTEXT",
         f"log.dirs={log_dir}",
         "num.partitions=1",
-        "default.replication.factor=1",
-        "min.insync.replicas=1",
+        f"default.replication.factor={rf}",
+        f"min.insync.replicas={isr}",
         "auto.create.topics.enable=true",
         "group.initial.rebalance.delay.ms=0",
         # After a kill -9 the restarted broker may only register once its old session expired
         # (default 9 s); a broker and controller in one process can afford tighter heartbeats.
+        # On a cluster the same timeout is how long a dead broker's partitions wait for a new leader.
         "broker.heartbeat.interval.ms=500",
         "broker.session.timeout.ms=3000",
-        # One node: internal topics cannot have more replicas. One partition each keeps the first
-        # group join / transaction fast; a local broker has no load to spread.
-        "offsets.topic.replication.factor=1",
+        # Internal topics get the replicas there are (one, on a single node). One partition each
+        # keeps the first group join / transaction fast; a local broker has no load to spread.
+        f"offsets.topic.replication.factor={rf}",
         "offsets.topic.num.partitions=1",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
+        f"transaction.state.log.replication.factor={rf}",
+        f"transaction.state.log.min.isr={isr}",
         "transaction.state.log.num.partitions=1",
-        "share.coordinator.state.topic.replication.factor=1",
-        "share.coordinator.state.topic.min.isr=1",
+        f"share.coordinator.state.topic.replication.factor={rf}",
+        f"share.coordinator.state.topic.min.isr={isr}",
         "share.coordinator.state.topic.num.partitions=1",
     ]
     return "\n".join(lines) + "\n"
@@ -266,7 +290,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _port_is_free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
     # SO_REUSEADDR as the JVM sets it: a port left in TIME_WAIT by a stopped broker counts as free.
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -296,6 +320,10 @@ class LocalKafka:
     ``port=None`` picks a free port on the first start; later starts reuse it, as they reuse the
     data dir, so clients' bootstrap address stays valid across a stop/start. ``data_dir=None`` means
     a temporary dir that ``close()`` deletes (``stop()`` keeps it, so data survives a restart).
+
+    A node of a cluster (``local_cluster``) is given its ``node_id``, the quorum's ``voters``
+    (node id → controller port, fixed for the cluster's life), the shared ``cluster_id`` and the
+    replication of the internal topics; a single broker leaves them at their defaults.
     """
 
     def __init__(
@@ -305,12 +333,23 @@ class LocalKafka:
         progress: Progress = _to_stderr,
         heap: str = "512m",
         full_jit: bool = False,
+        *,
+        node_id: int = 1,
+        voters: Mapping[int, int] | None = None,
+        cluster_id: str | None = None,
+        replication_factor: int = 1,
+        min_insync_replicas: int = 1,
     ) -> None:
         """``full_jit`` trades ~1.5 s of start-up for a broker that spends far less CPU per record
         (benchmarks want it; tests and `hookstream kafka` start faster without)."""
         self.full_jit = full_jit
         self.port = port
-        self.controller_port: int | None = None
+        self.node_id = node_id
+        self.voters = dict(voters) if voters is not None else None
+        self.cluster_id = cluster_id
+        self.replication_factor = replication_factor
+        self.min_insync_replicas = min_insync_replicas
+        self.controller_port: int | None = self.voters[node_id] if self.voters is not None else None
         self._data_dir = Path(data_dir).expanduser().resolve() if data_dir is not None else None
         self._owns_data_dir = data_dir is None
         self._progress = progress
@@ -355,18 +394,49 @@ class LocalKafka:
         with self._lock:
             if self.running:
                 return self.bootstrap_servers
-            self._choose_ports()  # first: a busy port is the most common failure, and the cheapest to find
-            java = find_java()
-            libs = resolve_jars(self._progress)
             started = time.monotonic()
-            properties = self._write_config()
-            self._format_storage(java, libs, properties)
-            self._launch(java, libs, properties)
+            self._begin_start()
             self._await_ready(started + timeout, timeout)
             self._progress(
-                f"Kafka {KAFKA_VERSION} ready at {self.bootstrap_servers} in {time.monotonic() - started:.1f}s"
+                f"{self._name} ready at {self.bootstrap_servers} in {time.monotonic() - started:.1f}s"
             )
             return self.bootstrap_servers
+
+    def launch(self) -> None:
+        """Start the process and return at once; ``await_ready`` waits for it. A node of a cluster
+        only becomes ready once a majority of the quorum runs, so a cluster launches all first."""
+        with self._lock:
+            if not self.running:
+                self._begin_start()
+
+    def await_ready(self, timeout: float = 120.0) -> str:
+        """Wait until a ``launch``ed broker serves requests; a KafkaLayerError with its log's tail
+        if it exits or is not ready within ``timeout``."""
+        with self._lock:
+            if self._process is None:
+                raise KafkaLayerError(f"{self._name} was not launched")
+            started = time.monotonic()
+            self._await_ready(started + timeout, timeout)
+            return self.bootstrap_servers
+
+    @property
+    def description(self) -> str:
+        """How errors name this broker: "the local Kafka broker", or "node N of the local cluster"."""
+        return (
+            "the local Kafka broker" if self.voters is None else f"node {self.node_id} of the local cluster"
+        )
+
+    @property
+    def _name(self) -> str:
+        return f"Kafka {KAFKA_VERSION}" if self.voters is None else f"node {self.node_id}"
+
+    def _begin_start(self) -> None:
+        self._choose_ports()  # first: a busy port is the most common failure, and the cheapest to find
+        java = find_java()
+        libs = resolve_jars(self._progress)
+        properties = self._write_config()
+        self._format_storage(java, libs, properties)
+        self._launch(java, libs, properties)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Shut the broker down cleanly (SIGTERM, then SIGKILL after ``timeout``); keeps the data. Idempotent."""
@@ -422,16 +492,23 @@ class LocalKafka:
     def _choose_ports(self) -> None:
         if self.port is None:
             self.port = free_port()
-        elif not _port_is_free(self.port):
+        elif not port_is_free(self.port):
             raise KafkaLayerError(
                 f"port {self.port} on {HOST} is already in use: another Kafka or program is listening there; "
                 "stop it or choose another port"
             )
+        if self.voters is not None:  # the quorum knows each voter by its port: it cannot move
+            if not port_is_free(self.controller_port):
+                raise KafkaLayerError(
+                    f"controller port {self.controller_port} of node {self.node_id} on {HOST} is in use: "
+                    "is this node running already? stop whatever listens there"
+                )
+            return
         if self.controller_port is None:
             previous = _previous_controller_port(self.data_dir / "server.properties")
-            if previous is not None and previous != self.port and _port_is_free(previous):
+            if previous is not None and previous != self.port and port_is_free(previous):
                 self.controller_port = previous
-        if self.controller_port is None or not _port_is_free(self.controller_port):
+        if self.controller_port is None or not port_is_free(self.controller_port):
             self.controller_port = free_port()
             while self.controller_port == self.port:  # the broker port is free until the JVM binds it
                 self.controller_port = free_port()
@@ -443,7 +520,13 @@ class LocalKafka:
         properties = self.data_dir / "server.properties"
         properties.write_text(
             server_properties(
-                port=self.port, controller_port=self.controller_port, log_dir=self.data_dir / "data"
+                port=self.port,
+                controller_port=self.controller_port,
+                log_dir=self.data_dir / "data",
+                node_id=self.node_id,
+                voters=self.voters,
+                replication_factor=self.replication_factor,
+                min_insync_replicas=self.min_insync_replicas,
             )
         )
         return properties
@@ -474,9 +557,10 @@ class LocalKafka:
             *self._jvm(java, libs, "256m"),
             "kafka.tools.StorageTool",
             "format",
-            "--standalone",
+            # A static quorum (controller.quorum.voters) is formatted without naming controllers.
+            *(["--standalone"] if self.voters is None else []),
             "-t",
-            new_cluster_id(),
+            self.cluster_id or new_cluster_id(),
             "-c",
             str(properties),
         ]
@@ -491,7 +575,8 @@ class LocalKafka:
             )
 
     def _launch(self, java: str, libs: Path, properties: Path) -> None:
-        self._progress(f"starting broker on {self.bootstrap_servers} (log: {self.log_path})")
+        what = "broker" if self.voters is None else f"node {self.node_id}"
+        self._progress(f"starting {what} on {self.bootstrap_servers} (log: {self.log_path})")
         with open(self.log_path, "ab") as log:
             log.write(f"\n=== hookstream: starting Kafka {KAFKA_VERSION} at {time.ctime()} ===\n".encode())
             log.flush()
@@ -510,7 +595,8 @@ class LocalKafka:
 
     def _await_ready(self, deadline: float, timeout: float) -> None:
         assert self._process is not None
-        self._progress("waiting for the broker to serve requests…")
+        if self.voters is None:
+            self._progress("waiting for the broker to serve requests…")
         seen = b""
         with open(self.log_path, "rb") as log:
             log.seek(self._log_offset)
@@ -522,7 +608,7 @@ class LocalKafka:
                     code = self._process.returncode
                     self._process = None
                     raise KafkaLayerError(
-                        f"the local Kafka broker exited with code {code} before it was ready; "
+                        f"{self.description} exited with code {code} before it was ready; "
                         f"last lines of {self.log_path}:\n{self.log_tail()}"
                     )
                 if time.monotonic() > deadline:
@@ -531,7 +617,7 @@ class LocalKafka:
                     _signal_group(process, signal.SIGKILL)
                     process.wait()
                     raise KafkaLayerError(
-                        f"the local Kafka broker was not ready within {timeout:.0f}s; "
+                        f"{self.description} was not ready within {timeout:.0f}s; "
                         f"last lines of {self.log_path}:\n{tail}"
                     )
                 time.sleep(0.05)
