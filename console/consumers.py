@@ -8,7 +8,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from hookstream.config import Config
-from hookstream.consumers.commands import _entry_line as dlq_row
+from hookstream.consumers.commands import dlq_entry_row as dlq_row
 from hookstream.consumers.dlq import dlq_topic
 from hookstream.consumers.groups import consumers_admin, group_id
 from hookstream.consumers.redrive import list_dead_letters

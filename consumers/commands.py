@@ -210,7 +210,8 @@ def dlq() -> None:
     """A consumer's dead letters (topic hookstream.dlq.CONSUMER): list them, redrive them."""
 
 
-def _entry_line(entry: Any) -> dict[str, Any]:
+def dlq_entry_row(entry: Any) -> dict[str, Any]:
+    """One dead letter as `dlq list` prints it (the console shows the same fields)."""
     from hookstream.schemas.envelope import decode_raw_event
 
     row: dict[str, Any] = {"dlq_offset": f"{entry.partition}:{entry.offset}", "pending": entry.pending}
@@ -241,7 +242,7 @@ def dlq_list(config_path: str | None, name: str, show_all: bool, as_json: bool) 
     except KafkaError as exc:
         raise ConsumerError(f"Kafka: {exc}") from None
     for entry in entries:
-        row = _entry_line(entry)
+        row = dlq_entry_row(entry)
         if as_json:
             click.echo(orjson.dumps(row).decode())
         elif "problem" in row:
