@@ -56,12 +56,7 @@ def event_summary(event: RawEvent, partition: int, offset: int, timestamp_ms: in
         "partition": partition,
         "offset": offset,
         "timestamp_ms": timestamp_ms,
-        "event_id": event.event_id,
-        "source": event.source,
-        "provider": event.provider,
-        "event_type": event.event_type,
-        "ordering_key": event.ordering_key,
-        "received_at": event.received_at.isoformat(),
+        **event.identity(),
         "bytes": len(event.body),
     }
 

@@ -101,6 +101,18 @@ class RawEvent:
     def created_at_ms(self) -> int | None:
         return int(self.created_at.timestamp() * 1000) if self.created_at else None
 
+    def identity(self) -> dict[str, Any]:
+        """What names the event to a person (``hookstream tail``, the console): ids, source,
+        type, ordering key and when it was received."""
+        return {
+            "event_id": self.event_id,
+            "source": self.source,
+            "provider": self.provider,
+            "event_type": self.event_type,
+            "ordering_key": self.ordering_key,
+            "received_at": self.received_at.isoformat(),
+        }
+
     def to_record(self) -> dict[str, Any]:
         # Not dataclasses.asdict: it deep-copies the body and headers on the hot path.
         return {name: getattr(self, name) for name in _RECORD_FIELDS}

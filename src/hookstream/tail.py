@@ -25,12 +25,7 @@ def event_as_json(value: bytes, headers: RecordHeaders = None) -> dict[str, Any]
     except UnicodeDecodeError:
         body = {"base64": __import__("base64").b64encode(event.body).decode()}
     return {
-        "event_id": event.event_id,
-        "source": event.source,
-        "provider": event.provider,
-        "event_type": event.event_type,
-        "ordering_key": event.ordering_key,
-        "received_at": event.received_at.isoformat(),
+        **event.identity(),
         "ingest_id": event.ingest_id,
         "body": body,
     }
